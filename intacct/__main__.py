@@ -1,0 +1,348 @@
+"""Command line for support staff and scripts: ``python -m intacct check|pull|explain``.
+
+Passwords are read from environment variables named on the command line, never from arguments.
+Exit status: 0 success, 1 the check or pull failed, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+from . import protocol as p
+from .catalog import get_object
+from .checks import FAILED, PASSED, Report, verify
+from .client import DEFAULT_ENDPOINT, Credentials, IntacctClient
+from .errors import STEP_TRANSIENT, IntacctError, ProtocolError, classify
+
+INTACCT_DATETIME = "%m/%d/%Y %H:%M:%S"
+
+
+class UsageError(Exception):
+    """Bad command-line input: exit status 2 with the message."""
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("connection")
+    g.add_argument(
+        "--endpoint",
+        default=os.environ.get("INTACCT_ENDPOINT", DEFAULT_ENDPOINT),
+        help="gateway URL (default: $INTACCT_ENDPOINT or Intacct's)",
+    )
+    g.add_argument(
+        "--sender-id",
+        default=os.environ.get("INTACCT_SENDER_ID"),
+        help="Web Services sender ID (default: $INTACCT_SENDER_ID)",
+    )
+    g.add_argument(
+        "--sender-password-env",
+        default="INTACCT_SENDER_PASSWORD",
+        metavar="VAR",
+        help="environment variable holding the sender password",
+    )
+    g.add_argument("--company", required=True, help="Intacct company ID")
+    g.add_argument("--user", required=True, help="web services user ID")
+    g.add_argument(
+        "--password-env",
+        required=True,
+        metavar="VAR",
+        help="environment variable holding the user's password",
+    )
+    g.add_argument("--entity", default=None, help="entity ID for an entity-level connection")
+    g.add_argument(
+        "--allow-endpoint",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="allow a non-intacct.com host (e.g. the local sandbox); repeatable",
+    )
+    g.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+
+
+def _env(name: str, what: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise UsageError(f"{what}: environment variable {name} is not set or empty")
+    return value
+
+
+def _client(args: argparse.Namespace) -> IntacctClient:
+    if not args.sender_id:
+        raise UsageError("--sender-id is required (or set INTACCT_SENDER_ID)")
+    company = args.company.strip()
+    user = args.user.strip()
+    entity = (args.entity or "").strip() or None
+    if not company or not user:
+        raise UsageError("--company and --user cannot be blank")
+    creds = Credentials(
+        sender_id=args.sender_id.strip(),
+        sender_password=_env(args.sender_password_env, "sender password"),
+        company_id=company,
+        user_id=user,
+        user_password=_env(args.password_env, "user password"),
+        entity_id=entity,
+    )
+    allowed = [h for a in args.allow_endpoint for h in a.split(",") if h.strip()]
+    return IntacctClient(creds, endpoint=args.endpoint, allowed_hosts=allowed, timeout=args.timeout)
+
+
+# --- check --------------------------------------------------------------------------------------
+
+_MARK = {PASSED: "PASS", FAILED: "FAIL", "skipped": "SKIP"}
+_PERM_MARK = {
+    "granted": "granted",
+    "missing": "MISSING",
+    "not_applicable": "n/a",
+    "not_checked": "not checked",
+}
+
+
+def _print_report(report: Report, out: TextIO) -> None:
+    out.write("Guide steps\n")
+    for s in report.steps:
+        no = f" [{s.errorno}]" if s.errorno else ""
+        out.write(f"  {_MARK.get(s.status, s.status):4}  {s.step:22} {s.message}{no}\n")
+        if s.status == FAILED and s.remedy:
+            out.write(f"        fix: {s.remedy}\n")
+    if report.permissions:
+        out.write("\nPermissions\n")
+        for r in report.permissions:
+            out.write(f"  {_PERM_MARK.get(r.status, r.status):11}  {r.row}\n")
+    if report.custom_field:
+        cf = report.custom_field
+        state = "found" if cf.found else "missing"
+        out.write(
+            f"\nAP Bill custom field {cf.field_id}: {state}"
+            + (f", type {cf.datatype or 'not reported'}" if cf.found else "")
+            + "\n"
+        )
+    if report.entities:
+        out.write("\nEntities\n")
+        for e in report.entities:
+            out.write(f"  {e['id']:12} {e['name']}\n")
+    first = report.first_failure
+    verdict = (
+        "OK: every step passed" if report.ok else f"FAILED at step {first.step if first else '?'}"
+    )
+    out.write(f"\n{verdict} ({report.round_trips} gateway request(s))\n")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        report = verify(client)
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _print_report(report, sys.stdout)
+    return 0 if report.ok else 1
+
+
+# --- pull ---------------------------------------------------------------------------------------
+
+
+def _intacct_timestamp(text: str) -> str:
+    for fmt in (INTACCT_DATETIME, "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text.strip(), fmt).strftime(INTACCT_DATETIME)
+        except ValueError:
+            continue
+    raise UsageError(f"--since {text!r}: use MM/DD/YYYY HH:MM:SS or YYYY-MM-DDTHH:MM:SS")
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    obj = get_object(args.object)
+    fields = [f.strip() for f in args.fields.split(",")] if args.fields else list(obj.fields)
+    filt = None
+    if args.since:
+        filt = p.Filter.cond("greaterthan", obj.when_modified_field, _intacct_timestamp(args.since))
+    started = time.perf_counter()
+    total = 0
+    write = sys.stdout.write
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    with _client(args) as client:
+        if args.method == "readByQuery":
+            if args.page_size > p.MAX_READ_BY_QUERY_PAGE:
+                args.page_size = p.MAX_READ_BY_QUERY_PAGE
+            qtext = (
+                f"{obj.when_modified_field} > '{_intacct_timestamp(args.since)}'"
+                if args.since
+                else ""
+            )
+            pages = client.read_by_query_pages(
+                obj.name, fields, query_text=qtext, page_size=args.page_size
+            )
+        else:
+            pages = client.query_pages(
+                obj.name,
+                fields,
+                filter=filt,
+                page_size=min(args.page_size, p.MAX_QUERY_PAGE),
+                show_private=args.show_private,
+            )
+        for page in pages:
+            write("".join(dumps(r) + "\n" for r in page.records))
+            total += len(page.records)
+            if not args.quiet:
+                of = f"/{page.totalcount}" if page.totalcount is not None else ""
+                sys.stderr.write(f"\r{obj.name}: {total}{of} records")
+                sys.stderr.flush()
+    elapsed = time.perf_counter() - started
+    if not args.quiet:
+        rate = total / elapsed if elapsed > 0 else 0.0
+        sys.stderr.write(
+            f"\r{obj.name}: {total} records in {elapsed:.2f}s "
+            f"({rate:,.0f}/s, {client.round_trips} requests)\n"
+        )
+    sys.stdout.flush()
+    return 0
+
+
+# --- explain ------------------------------------------------------------------------------------
+
+
+def explain(body: bytes, http_status: int = 200) -> dict[str, Any]:
+    """What a raw gateway response means, as the ``explain --json`` object."""
+    out: dict[str, Any] = {
+        "ok": False,
+        "level": None,
+        "step": None,
+        "errors": [],
+        "results": [],
+        "http_status": http_status,
+        "meaning": "",
+    }
+    try:
+        response = p.parse_response(body, http_status=http_status)
+    except ProtocolError as exc:
+        if http_status >= 400:
+            out["level"] = "http"
+            out["step"] = STEP_TRANSIENT if http_status >= 500 or http_status == 429 else None
+            out["meaning"] = f"HTTP {http_status} without a gateway document."
+        else:
+            out["level"] = "protocol"
+            out["meaning"] = f"Not a gateway response: {exc}"
+        return out
+    out["results"] = [p.to_plain(r) for r in response.results]
+    level = response.level
+    out["level"] = level
+    error = None
+    if level == "control":
+        out["errors"] = [e.as_dict() for e in response.errors]
+        error = classify(response.errors, level="control", http_status=http_status)
+    elif level == "authentication":
+        out["errors"] = [e.as_dict() for e in response.auth_errors]
+        error = classify(response.auth_errors, level="authentication", http_status=http_status)
+    elif level == "result":
+        failed = [r for r in response.results if not r.ok]
+        out["errors"] = [e.as_dict() for r in failed for e in r.errors]
+        error = failed[0].error()
+    elif response.authentication is None or not response.results:
+        out["level"] = "protocol"
+        out["meaning"] = "Control succeeded but the operation, authentication or result is missing."
+        return out
+    if error is None:
+        out["ok"] = True
+        out["meaning"] = f"Success: {len(response.results)} result(s)."
+    else:
+        out["step"] = error.step
+        out["meaning"] = f"{type(error).__name__}: {(error.__doc__ or '').strip().splitlines()[0]}"
+    return out
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    if args.file == "-":
+        body = sys.stdin.buffer.read()
+    else:
+        try:
+            with open(args.file, "rb") as fh:
+                body = fh.read()
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    result = explain(body, args.status)
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        level = result["level"] or "none"
+        sys.stdout.write(
+            f"{'OK' if result['ok'] else 'FAILED'} — level: {level}; "
+            f"guide step: {result['step'] or '-'}\n{result['meaning']}\n"
+        )
+        for e in result["errors"]:
+            parts = [e[k] for k in ("errorno", "description", "description2", "correction") if e[k]]
+            sys.stdout.write("  " + " | ".join(parts) + "\n")
+        for r in result["results"]:
+            sys.stdout.write(
+                f"  {r['function']} [{r['controlid']}]: {r['status']}"
+                + (f", {r['records']} record(s)" if r["records"] else "")
+                + (f", {r['numremaining']} remaining" if r["numremaining"] else "")
+                + "\n"
+            )
+    return 0 if result["ok"] else 1
+
+
+# --- entry point --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m intacct", description="Sage Intacct XML gateway tools."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="run the connection guide's verification plan")
+    _connection_options(check)
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.set_defaults(func=cmd_check)
+
+    pull = sub.add_parser("pull", help="stream an object's records as JSON lines")
+    pull.add_argument("object", help="object name, e.g. VENDOR")
+    pull.add_argument("--fields", help="comma-separated fields (default: the catalog's)")
+    pull.add_argument("--since", help="only records modified after this timestamp")
+    pull.add_argument("--page-size", type=int, default=p.MAX_QUERY_PAGE)
+    pull.add_argument("--method", choices=("query", "readByQuery"), default="query")
+    pull.add_argument(
+        "--show-private",
+        action="store_true",
+        help="include entity-private records (top level of a multi-entity company)",
+    )
+    pull.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _connection_options(pull)
+    pull.set_defaults(func=cmd_pull)
+
+    exp = sub.add_parser("explain", help="say what a raw gateway response means")
+    exp.add_argument("file", help="response file, or - for stdin")
+    exp.add_argument("--status", type=int, default=200, help="the HTTP status it came with")
+    exp.add_argument("--json", action="store_true")
+    exp.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except UsageError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except IntacctError as exc:
+        step = f" (guide step: {exc.step})" if exc.step else ""
+        sys.stderr.write(f"\nerror: {exc}{step}\n")
+        return 1
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,694 @@
+"""The verification plan: every step of the connection guide that Intacct can prove, in guide order.
+
+:func:`verify` signs in with the customer's credentials and proves, in **one** request for a company
+without user-defined dimensions and **two** otherwise:
+
+1. login authentication carrying every fixed probe — ``getUserPermissions`` for the web services
+   user, ``lookup APBILL`` (the custom field), ``getDimensions``, and one ``query`` (``pagesize 1``)
+   per object of the guide's permission table; the ``LOCATIONENTITY`` probe selects the entities'
+   IDs and names, so it is also the entity list;
+2. one ``query`` per user-defined dimension found by ``getDimensions``.
+
+A sign-in failure ends the plan after the first request, except that a generic sign-in failure with
+an entity ID is retried once at top level to tell a wrong entity from wrong credentials.
+
+The :class:`Report` lists the guide's steps in order (passed / failed / skipped, with the Intacct
+error number and a remedy in plain words), the permission table row by row, the AP Bill custom
+field, the entities, and how many gateway requests it took (``round_trips``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import protocol as p
+from .catalog import get_object
+from .client import Credentials, IntacctClient
+from .errors import (
+    GUIDE_STEPS,
+    STEP_TRANSIENT,
+    EntityError,
+    GatewayError,
+    IntacctError,
+    NotApplicableError,
+    PermissionDeniedError,
+    SignInError,
+    UnknownCompanyError,
+    UserNotActiveError,
+)
+from .permissions import PERMISSION_ROWS, UDD_ROW_KEY, PermissionRow, normalise_name
+
+__all__ = [
+    "CustomFieldResult",
+    "GuideNames",
+    "PermissionResult",
+    "Report",
+    "StepResult",
+    "list_entities",
+    "remedy_for",
+    "verify",
+]
+
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+GRANTED, MISSING, NOT_APPLICABLE, NOT_CHECKED = (
+    "granted",
+    "missing",
+    "not_applicable",
+    "not_checked",
+)
+
+#: DATATYPE values a URL custom field may report.  Unverified: no capture of a URL field's lookup
+#: exists, so anything naming URL is accepted, and an empty type is accepted as unknown.
+URL_DATATYPES = ("URL",)
+ENTITY_FIELDS = ("RECORDNO", "LOCATIONID", "NAME", "STATUS")
+
+
+@dataclass(frozen=True)
+class GuideNames:
+    """The names the guide asks the customer to use (settings in the Django app)."""
+
+    product: str = "Beanworks"
+    ws_user_id: str = "Beanworks"
+    role_name: str = "Beanworks API"
+    sender_id: str = "BeanworksMPP"
+    custom_field_label: str = "Beanworks"
+    custom_field_id: str = "BEANWORKS"
+    custom_field_description: str = "Link to Beanworks Invoice"
+
+
+@dataclass
+class StepResult:
+    """One guide step's outcome."""
+
+    step: str
+    status: str
+    message: str = ""
+    errorno: str | None = None
+    remedy: str = ""
+
+
+@dataclass
+class PermissionResult:
+    """One row of the permission table (a user-defined dimension counts as its own row)."""
+
+    key: str
+    row: str
+    objects: list[str]
+    status: str
+    message: str = ""
+    screen: str = ""
+
+    @property
+    def granted(self) -> bool:
+        return self.status == GRANTED
+
+
+@dataclass
+class CustomFieldResult:
+    """What ``lookup APBILL`` says about the guide's custom field."""
+
+    found: bool
+    field_id: str
+    label: str = ""
+    datatype: str = ""
+    is_custom: bool = False
+    type_ok: bool = False
+
+
+@dataclass
+class Report:
+    """The outcome of :func:`verify`.  ``steps`` are in guide order; the first failed one is the
+    one to fix."""
+
+    steps: list[StepResult]
+    permissions: list[PermissionResult] = field(default_factory=list)
+    entities: list[dict[str, str]] = field(default_factory=list)
+    custom_field: CustomFieldResult | None = None
+    user_defined_dimensions: list[dict[str, str]] = field(default_factory=list)
+    round_trips: int = 0
+    location_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status != FAILED for s in self.steps)
+
+    @property
+    def first_failure(self) -> StepResult | None:
+        return next((s for s in self.steps if s.status == FAILED), None)
+
+    def step(self, key: str) -> StepResult:
+        return next(s for s in self.steps if s.step == key)
+
+    def to_json(self) -> dict[str, Any]:
+        """The command line's ``--json`` shape."""
+        return {
+            "ok": self.ok,
+            "steps": [
+                {
+                    "step": s.step,
+                    "status": s.status,
+                    "message": s.message,
+                    "errorno": s.errorno,
+                    "remedy": s.remedy,
+                }
+                for s in self.steps
+            ],
+            "permissions": [
+                {
+                    "row": r.row,
+                    "key": r.key,
+                    "objects": r.objects,
+                    "granted": r.granted,
+                    "status": r.status,
+                    "message": r.message,
+                }
+                for r in self.permissions
+            ],
+            "entities": [{"id": e["id"], "name": e["name"]} for e in self.entities],
+            "custom_field": asdict(self.custom_field) if self.custom_field else None,
+            "user_defined_dimensions": self.user_defined_dimensions,
+            "round_trips": self.round_trips,
+        }
+
+
+SIGN_IN_CAUSES = (
+    "The company ID is wrong: enter only the Company ID part of your Intacct login, with no "
+    "spaces (Company → Company Info shows it).",
+    "The user is not a Web Services user (Company → Web Services Users), or is a normal user "
+    "with two-step verification.",
+    "The password was changed or has expired: set a new one on the Web Services user and enter it "
+    "again here.",
+    "The user is inactive or locked out: check its Status on Company → Web Services Users.",
+    "The entity ID is wrong (entity-level connections): Company → Entities lists the IDs.",
+)
+
+
+def remedy_for(step: str, names: GuideNames | None = None) -> str:
+    """What to do, in plain words, when ``step`` failed."""
+    n = names or GuideNames()
+    remedies = {
+        "sender_config": (
+            f"{n.product}'s own Web Services sender credentials were refused. This is ours to fix, "
+            "not yours: our team has been alerted."
+        ),
+        "ws_subscription": ("In Intacct, go to Company → Subscriptions and turn on Web Services."),
+        "ws_user": (
+            f"In Intacct, go to Company → Web Services Users and make sure the user "
+            f"'{n.ws_user_id}' exists with User Type Business, Admin Privileges Limited and "
+            "Status Active."
+        ),
+        "role_permissions": (
+            f"In Intacct, go to Company → Roles, edit the role '{n.role_name}' and grant the "
+            "missing permissions listed below."
+        ),
+        "role_assignment": (
+            f"None of the permissions reached the user: in Company → Web Services Users, edit "
+            f"'{n.ws_user_id}', open Role Information and add the role '{n.role_name}', then save "
+            "and confirm with the password."
+        ),
+        "sender_authorization": (
+            "In Intacct, go to Company → Company Info → Edit → Security → Web Services "
+            f"Authorization, click + and enter the Sender ID {n.sender_id} exactly (it is "
+            "case-sensitive)."
+        ),
+        "custom_field": (
+            "In Intacct, go to Platform Services → Custom Fields → Add, choose Object AP Bill and "
+            f"Data Type URL, Label '{n.custom_field_label}', Field ID '{n.custom_field_id}', "
+            f"Description '{n.custom_field_description}'."
+        ),
+        "credentials": "Check the sign-in details. Likely causes, most likely first: "
+        + " ".join(f"({i}) {c}" for i, c in enumerate(SIGN_IN_CAUSES, 1)),
+        "entity": (
+            "The entity ID was not accepted. Pick the entity from the list Intacct returns, or "
+            "check Company → Entities for its ID. Leave the entity blank for a top-level "
+            "connection."
+        ),
+        STEP_TRANSIENT: "Intacct is busy or could not be reached. Nothing is lost: try again in "
+        "a few minutes.",
+    }
+    return remedies.get(step, "")
+
+
+def _steps(
+    status: str = SKIPPED, message: str = "Not checked: an earlier step failed."
+) -> dict[str, StepResult]:
+    return {k: StepResult(k, status, message) for k in GUIDE_STEPS}
+
+
+def verify(
+    client: IntacctClient,
+    *,
+    names: GuideNames | None = None,
+    rows: Sequence[PermissionRow] = PERMISSION_ROWS,
+) -> Report:
+    """Run the verification plan with ``client``'s credentials and return the report.
+
+    Never raises for Intacct's answers: every failure becomes a failed step.
+    """
+    names = names or GuideNames()
+    creds = client.credentials
+    start_trips = client.round_trips
+    steps = _steps()
+    report = Report(steps=[])
+
+    probes: dict[str, p.Function] = {}
+    for row in rows:
+        for obj in row.objects:
+            if obj in probes:
+                continue
+            if obj == "LOCATIONENTITY":
+                probes[obj] = p.query(obj, list(ENTITY_FIELDS), page_size=p.MAX_QUERY_PAGE)
+            else:
+                probes[obj] = p.query(obj, [get_object(obj).key_field], page_size=1)
+    perms_fn = p.get_user_permissions(creds.user_id)
+    lookup_fn = p.lookup("APBILL")
+    dims_fn = p.get_dimensions()
+    functions = [perms_fn, lookup_fn, dims_fn, *probes.values()]
+
+    try:
+        response = client.send(functions, login=creds.login())
+    except IntacctError as err:
+        err = _disambiguate_entity(client, creds, err)
+        report.steps = _failed_sign_in(steps, err, names)
+        report.permissions = [_unchecked(r, "Not checked: sign-in failed.") for r in rows]
+        report.round_trips = client.round_trips - start_trips
+        return report
+
+    auth = response.authentication
+    report.location_id = auth.locationid if auth else None
+    for key in (
+        "sender_config",
+        "ws_subscription",
+        "ws_user",
+        "sender_authorization",
+        "credentials",
+    ):
+        steps[key] = StepResult(key, PASSED, _signed_in_message(key, creds, names))
+
+    # Entities: the LOCATIONENTITY probe doubles as the list.
+    ent_result = (
+        response.result_for(probes["LOCATIONENTITY"].controlid)
+        if ("LOCATIONENTITY" in probes)
+        else None
+    )
+    if ent_result is not None and ent_result.ok:
+        report.entities = [
+            {
+                "id": r.get("LOCATIONID", ""),
+                "name": r.get("NAME", ""),
+                "status": r.get("STATUS", ""),
+            }
+            for r in ent_result.records
+        ]
+    steps["entity"] = _entity_step(creds, report)
+
+    # Policies (write rights, Application Subscriptions).
+    perms_result = response.result_for(perms_fn.controlid)
+    policies: list[p.Policy] | None = None
+    policies_error = ""
+    if perms_result.ok:
+        policies = p.policies_of(perms_result)
+    else:
+        perms_err = perms_result.error()
+        policies_error = perms_err.description if perms_err else "no answer"
+
+    # User-defined dimensions, probed in a second request.
+    dims_result = response.result_for(dims_fn.controlid)
+    udds: list[p.Dimension] = []
+    dims_error = ""
+    if dims_result.ok:
+        udds = [d for d in p.dimensions_of(dims_result) if d.user_defined and d.object_name]
+    else:
+        e = dims_result.error()
+        dims_error = e.description if e else "no answer"
+    report.user_defined_dimensions = [
+        {"object": d.object_name, "label": d.object_label or d.term_label} for d in udds
+    ]
+    udd_results: dict[str, p.Result] = {}
+    udd_error = ""
+    if udds:
+        udd_fns = {d.object_name: p.query(d.object_name, ["id"], page_size=1) for d in udds}
+        try:
+            second = client.send(list(udd_fns.values()), login=creds.login())
+            udd_results = {o: second.result_for(f.controlid) for o, f in udd_fns.items()}
+        except IntacctError as err:
+            udd_error = str(err)
+
+    # The permission table, row by row.
+    results: list[PermissionResult] = []
+    for row in rows:
+        if row.key == UDD_ROW_KEY:
+            results.extend(
+                _udd_rows(row, udds, udd_results, udd_error or dims_error, dims_result.ok)
+            )
+            continue
+        object_results = [response.result_for(probes[o].controlid) for o in row.objects]
+        results.append(_judge_row(row, object_results, policies, policies_error))
+    report.permissions = results
+    steps["role_permissions"], steps["role_assignment"] = _role_steps(results, names)
+
+    # The AP Bill custom field.
+    lookup_result = response.result_for(lookup_fn.controlid)
+    steps["custom_field"], report.custom_field = _custom_field_step(lookup_result, names)
+
+    report.steps = _ordered(steps, names)
+    report.round_trips = client.round_trips - start_trips
+    return report
+
+
+def list_entities(client: IntacctClient) -> list[dict[str, str]]:
+    """The company's entities (``LOCATIONENTITY``), signed in at top level: the wizard's entity
+    picker.  Empty for a company without multi-entity."""
+    fn = p.query("LOCATIONENTITY", list(ENTITY_FIELDS), page_size=p.MAX_QUERY_PAGE)
+    response = client.send([fn], login=client.credentials.login(entity_id=False))
+    result = response.result_for(fn.controlid)
+    if not result.ok:
+        err = result.error()
+        if isinstance(err, NotApplicableError):
+            return []
+        assert err is not None
+        raise err
+    return [
+        {"id": r.get("LOCATIONID", ""), "name": r.get("NAME", ""), "status": r.get("STATUS", "")}
+        for r in result.records
+    ]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _disambiguate_entity(
+    client: IntacctClient, creds: Credentials, err: IntacctError
+) -> IntacctError:
+    """A generic sign-in failure with an entity: sign in at top level once to tell which it is."""
+    if not creds.entity_id or type(err) is not SignInError:
+        return err
+    fn = p.get_api_session("")
+    try:
+        client.send([fn], login=creds.login(entity_id=False))
+    except IntacctError:
+        return err  # top level fails too: the credentials themselves are wrong
+    assert isinstance(err, GatewayError)
+    return EntityError(err.errors, level=err.level, http_status=err.http_status)
+
+
+def _failed_sign_in(
+    steps: dict[str, StepResult], err: IntacctError, names: GuideNames
+) -> list[StepResult]:
+    step = err.step or "credentials"
+    errorno = err.errorno if isinstance(err, GatewayError) else None
+    detail = err.description if isinstance(err, GatewayError) and err.description else str(err)
+    if step == STEP_TRANSIENT:
+        transient = StepResult(
+            STEP_TRANSIENT,
+            FAILED,
+            f"Intacct did not complete the check: {detail}",
+            errorno,
+            remedy_for(STEP_TRANSIENT, names),
+        )
+        return [transient, *_ordered(steps, names)]
+    if step not in steps:
+        step = "credentials"
+    message = _failure_message(step, err, detail)
+    steps[step] = StepResult(step, FAILED, message, errorno, remedy_for(step, names))
+    # What the failure proves about the steps before it.
+    order = list(GUIDE_STEPS)
+    if step != "sender_config":
+        steps["sender_config"] = StepResult(
+            "sender_config", PASSED, "Our sender credentials were accepted."
+        )
+    if isinstance(err, EntityError):
+        for key in ("ws_subscription", "ws_user", "sender_authorization", "credentials"):
+            steps[key] = StepResult(key, PASSED, "Signed in at top level.")
+    for key in order:
+        if steps[key].status == SKIPPED and key != step:
+            steps[key].message = "Not checked: sign-in failed at an earlier point."
+    return _ordered(steps, names)
+
+
+def _failure_message(step: str, err: IntacctError, detail: str) -> str:
+    if step == "credentials":
+        prefix = "Intacct refused the sign-in"
+        if isinstance(err, UnknownCompanyError):
+            prefix = "Intacct does not know this company ID"
+        return f"{prefix}: {detail}"
+    if isinstance(err, UserNotActiveError):
+        return f"The web services user cannot sign in: {detail}"
+    labels = {
+        "sender_config": "Our Web Services sender credentials were refused",
+        "ws_subscription": "The company is not subscribed to Web Services",
+        "sender_authorization": "Our Sender ID is not authorized for this company",
+        "entity": "The entity ID was not accepted",
+    }
+    return f"{labels.get(step, 'Intacct refused the request')}: {detail}"
+
+
+def _signed_in_message(key: str, creds: Credentials, names: GuideNames) -> str:
+    return {
+        "sender_config": "Our sender credentials were accepted.",
+        "ws_subscription": "Web Services is on: the gateway answered for this company.",
+        "ws_user": f"Signed in as the web services user '{creds.user_id}'.",
+        "sender_authorization": f"The Sender ID {names.sender_id} is authorized.",
+        "credentials": f"Company '{creds.company_id}' accepted the credentials.",
+    }[key]
+
+
+def _entity_step(creds: Credentials, report: Report) -> StepResult:
+    if not creds.entity_id:
+        return StepResult("entity", PASSED, "Top-level connection: no entity ID (all entities).")
+    # Intacct accepted the sign-in with this entity ID: that proves it.
+    return StepResult("entity", PASSED, f"Signed in to entity '{creds.entity_id}'.")
+
+
+def _unchecked(row: PermissionRow, why: str) -> PermissionResult:
+    return PermissionResult(row.key, row.label, list(row.objects), NOT_CHECKED, why, row.screen)
+
+
+def _policy_for(row: PermissionRow, policies: list[p.Policy]) -> p.Policy | None:
+    wanted = {normalise_name(n) for n in row.policy_names}
+    app = normalise_name(row.application)
+    matches = [pol for pol in policies if normalise_name(pol.name) in wanted]
+    same_app = [pol for pol in matches if normalise_name(pol.application) == app]
+    found = same_app or matches
+    return found[0] if found else None
+
+
+def _judge_row(
+    row: PermissionRow,
+    object_results: list[p.Result],
+    policies: list[p.Policy] | None,
+    policies_error: str,
+) -> PermissionResult:
+    def res(status: str, message: str) -> PermissionResult:
+        return PermissionResult(row.key, row.label, list(row.objects), status, message, row.screen)
+
+    missing, not_applicable, unchecked = [], [], []
+    for r in object_results:
+        if r.ok:
+            continue
+        err = r.error()
+        if isinstance(err, PermissionDeniedError):
+            missing.append(err)
+        elif isinstance(err, NotApplicableError):
+            not_applicable.append(err)
+        else:
+            unchecked.append(err)
+    if missing:
+        return res(
+            MISSING,
+            f"Missing: {row.permissions} on {row.activity}. Intacct said: {missing[0].description}",
+        )
+    if not_applicable and len(not_applicable) == len(object_results):
+        cond = f" (needs {row.only_when})" if row.only_when else ""
+        return res(NOT_APPLICABLE, f"Not used by this company{cond}.")
+    if unchecked:
+        return res(NOT_CHECKED, f"Could not be checked: {unchecked[0]}")
+    if not row.policy_rights:
+        return res(GRANTED, f"{row.permissions} granted.")
+    # Rights a read cannot prove: ask the user's effective permissions.
+    if policies is None:
+        return res(
+            NOT_CHECKED,
+            "Intacct did not disclose the user's permissions"
+            + (f" ({policies_error})" if policies_error else "")
+            + f": check {row.permissions} on {row.activity} by hand.",
+        )
+    policy = _policy_for(row, policies)
+    rights = {normalise_name(r) for r in (policy.rights if policy else ())}
+    lacking = [r for r in row.policy_rights if normalise_name(r) not in rights]
+    if policy is None or lacking:
+        what = ", ".join(lacking or row.policy_rights)
+        return res(MISSING, f"Missing: {what} on {row.activity}.")
+    return res(GRANTED, f"{row.permissions} granted.")
+
+
+def _udd_rows(
+    row: PermissionRow,
+    udds: list[p.Dimension],
+    udd_results: dict[str, p.Result],
+    error: str,
+    dims_ok: bool,
+) -> list[PermissionResult]:
+    if not dims_ok:
+        return [
+            PermissionResult(
+                row.key,
+                row.label,
+                [],
+                NOT_CHECKED,
+                f"Could not list the dimensions: {error}",
+                row.screen,
+            )
+        ]
+    if not udds:
+        return [
+            PermissionResult(
+                row.key,
+                row.label,
+                [],
+                NOT_APPLICABLE,
+                "The company has no user-defined dimensions.",
+                row.screen,
+            )
+        ]
+    out = []
+    for d in udds:
+        label = f"{row.application} — {d.object_label or d.term_label or d.object_name}"
+        r = udd_results.get(d.object_name)
+        if r is None:
+            out.append(
+                PermissionResult(
+                    row.key,
+                    label,
+                    [d.object_name],
+                    NOT_CHECKED,
+                    f"Could not be checked: {error}",
+                    row.screen,
+                )
+            )
+            continue
+        judged = _judge_row(
+            PermissionRow(
+                row.key,
+                row.application,
+                d.object_label or d.object_name,
+                "View",
+                (d.object_name,),
+                "list",
+            ),
+            [r],
+            None,
+            "",
+        )
+        judged.row = label
+        judged.screen = row.screen
+        out.append(judged)
+    return out
+
+
+def _role_steps(
+    results: list[PermissionResult], names: GuideNames
+) -> tuple[StepResult, StepResult]:
+    judged = [r for r in results if r.status in (GRANTED, MISSING)]
+    missing = [r for r in judged if r.status == MISSING]
+    if judged and len(missing) == len(judged):
+        return (
+            StepResult(
+                "role_permissions",
+                SKIPPED,
+                "Not judged: no permission reached the user, so the role is most likely "
+                "not assigned (next step).",
+            ),
+            StepResult(
+                "role_assignment",
+                FAILED,
+                f"Every permission is missing: the role '{names.role_name}' is most likely "
+                "not assigned to the web services user.",
+                "PL04000005",
+                remedy_for("role_assignment", names),
+            ),
+        )
+    if missing:
+        rows = ", ".join(r.row for r in missing)
+        return (
+            StepResult(
+                "role_permissions",
+                FAILED,
+                f"{len(missing)} permission(s) missing: {rows}.",
+                "PL04000005",
+                remedy_for("role_permissions", names),
+            ),
+            StepResult(
+                "role_assignment",
+                PASSED,
+                "The role is assigned (some permissions reached the user).",
+            ),
+        )
+    unchecked = [r for r in results if r.status == NOT_CHECKED]
+    note = f" {len(unchecked)} row(s) could not be checked." if unchecked else ""
+    return (
+        StepResult("role_permissions", PASSED, f"Every applicable permission is granted.{note}"),
+        StepResult("role_assignment", PASSED, "The role is assigned to the web services user."),
+    )
+
+
+def _field_id_matches(field_id: str, wanted: str) -> bool:
+    a, b = field_id.strip().upper(), wanted.strip().upper()
+    return a == b or a.removesuffix("__C") == b
+
+
+def _custom_field_step(
+    result: p.Result, names: GuideNames
+) -> tuple[StepResult, CustomFieldResult | None]:
+    remedy = remedy_for("custom_field", names)
+    if not result.ok:
+        err = result.error()
+        why = err.description if err else "no answer"
+        status = FAILED if isinstance(err, NotApplicableError) else SKIPPED
+        return StepResult(
+            "custom_field",
+            status,
+            f"Could not read the AP Bill definition: {why}",
+            err.errorno if err else None,
+            remedy,
+        ), None
+    fields = p.lookup_fields_of(result)
+    match = next((f for f in fields if _field_id_matches(f.id, names.custom_field_id)), None)
+    if match is None:
+        return StepResult(
+            "custom_field",
+            FAILED,
+            f"AP Bill has no custom field with Field ID '{names.custom_field_id}'.",
+            None,
+            remedy,
+        ), CustomFieldResult(False, names.custom_field_id)
+    datatype = match.datatype.strip().upper()
+    type_ok = not datatype or any(t in datatype for t in URL_DATATYPES)
+    info = CustomFieldResult(True, match.id, match.label, match.datatype, match.is_custom, type_ok)
+    if not type_ok:
+        return StepResult(
+            "custom_field",
+            FAILED,
+            f"The field '{match.id}' exists but its data type is {match.datatype}, not URL. "
+            "Delete it and add it again with Data Type URL.",
+            None,
+            remedy,
+        ), info
+    shown = match.datatype or "not reported"
+    return StepResult(
+        "custom_field",
+        PASSED,
+        f"AP Bill custom field '{match.id}' ({match.label}) found, type {shown}.",
+    ), info
+
+
+def _ordered(steps: dict[str, StepResult], names: GuideNames) -> list[StepResult]:
+    out = []
+    for key in GUIDE_STEPS:
+        s = steps[key]
+        if s.status == FAILED and not s.remedy:
+            s.remedy = remedy_for(key, names)
+        out.append(s)
+    return out

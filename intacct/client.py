@@ -1,0 +1,491 @@
+"""A client for the Sage Intacct XML gateway.
+
+>>> creds = Credentials(sender_id="…", sender_password="…", company_id="acme",
+...                     user_id="Beanworks", user_password="…")
+>>> with IntacctClient(creds) as client:
+...     for record in client.iter_records("VENDOR", ["RECORDNO", "VENDORID", "NAME"]):
+...         ...
+
+What it does for the caller:
+
+- Sessions: the first call logs in with ``getAPISession`` (alone in its request, as the docs ask),
+  then sends every later request to the endpoint that answer named, with the session id.  The
+  endpoint's host must end in ``.intacct.com`` unless ``allowed_hosts`` names it (the sandbox).
+  "Invalid session" makes the client log in again, once.
+- Retries: bounded, exponential backoff with jitter on transport errors, 5xx, 429/GW-0010 and
+  "temporarily off-line"; a request holding a write is never retried after an ambiguous failure
+  (timeout, HTTP 524), because it may have completed.
+- Concurrency: every client of the same company in this process shares one limiter
+  (``max_concurrency`` requests in flight; Intacct's default tier allows 2).
+- Streaming: :meth:`IntacctClient.query_pages` (offset paging at 2,000) and
+  :meth:`IntacctClient.read_by_query_pages` (readByQuery + readMore at 1,000) yield one page at a
+  time and fetch the next page while the caller works on the current one.
+- Logging: function names and control ids, never envelopes; passwords and session ids never.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from . import protocol as p
+from .errors import (
+    EndpointError,
+    IntacctError,
+    ProtocolError,
+    RateLimitError,
+    RequestTimeout,
+    ServerError,
+    SessionExpiredError,
+    TransportError,
+)
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "Credentials",
+    "IntacctClient",
+    "Page",
+    "validate_endpoint",
+]
+
+logger = logging.getLogger("intacct.client")
+
+#: Where every integration's first call goes.
+DEFAULT_ENDPOINT = "https://api.intacct.com/ia/xml/xmlgw.phtml"
+INTACCT_DOMAIN = ".intacct.com"
+USER_AGENT = "intacct-connect/0.1 (+python-httpx)"
+_XML_TYPES = ("text/xml", "application/xml")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Everything needed to sign in.  Passwords never appear in ``repr``."""
+
+    sender_id: str
+    sender_password: str = field(repr=False)
+    company_id: str
+    user_id: str
+    user_password: str = field(repr=False)
+    entity_id: str | None = None
+
+    def login(self, *, entity_id: str | bool | None = True) -> p.Login:
+        """The login block; ``entity_id=False`` signs in at top level whatever was configured."""
+        entity = self.entity_id if entity_id is True else (entity_id or None)
+        return p.Login(self.user_id, self.company_id, self.user_password, entity)
+
+
+@dataclass
+class Page:
+    """One page of list data."""
+
+    records: list[dict[str, str]]
+    totalcount: int | None
+    numremaining: int
+    offset: int
+
+
+def validate_endpoint(url: str, allowed_hosts: Sequence[str] = ()) -> str:
+    """Return ``url`` if we may send credentials there, else raise :class:`EndpointError`.
+
+    Intacct hosts (``*.intacct.com``, trailing dot allowed) must use https; a host named in
+    ``allowed_hosts`` (e.g. the local sandbox) may use http.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host or parts.scheme not in ("http", "https"):
+        raise EndpointError(f"Endpoint URL {url!r} is not a valid URL")
+    if host in {h.lower().strip() for h in allowed_hosts if h.strip()}:
+        return url
+    bare = host.rstrip(".")
+    if not (bare == INTACCT_DOMAIN[1:] or bare.endswith(INTACCT_DOMAIN)):
+        raise EndpointError("Endpoint URL is not a valid intacct.com domain name.")
+    if parts.scheme != "https":
+        raise EndpointError("Intacct endpoints must use https")
+    return url
+
+
+# One limiter per company for the whole process, shared by every client of that company.
+_limiters: dict[str, threading.BoundedSemaphore] = {}
+_limiters_lock = threading.Lock()
+
+
+def _limiter_for(company_id: str, size: int) -> threading.BoundedSemaphore:
+    key = company_id.strip().lower()
+    with _limiters_lock:
+        sem = _limiters.get(key)
+        if sem is None:
+            sem = _limiters[key] = threading.BoundedSemaphore(max(1, size))
+        return sem
+
+
+class IntacctClient:
+    """A connection to one Intacct company as one web services user.  Thread-safe.
+
+    ``transport`` replaces the network (``httpx.WSGITransport`` around the sandbox, or a mock).
+    ``sleep`` replaces ``time.sleep`` between retries (tests).  ``round_trips`` counts HTTP
+    requests sent.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        endpoint: str = DEFAULT_ENDPOINT,
+        allowed_hosts: Sequence[str] = (),
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 4,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 20.0,
+        max_concurrency: int = 2,
+        max_response_bytes: int = p.MAX_RESPONSE_BYTES,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.credentials = credentials
+        self.allowed_hosts = tuple(allowed_hosts)
+        self.endpoint = validate_endpoint(endpoint, self.allowed_hosts)
+        self.max_retries = max_retries
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.max_response_bytes = max_response_bytes
+        self.max_concurrency = max(1, max_concurrency)
+        self._sleep = sleep
+        self._limiter = _limiter_for(credentials.company_id, self.max_concurrency)
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+            headers={
+                "Content-Type": "application/xml",
+                "Accept-Encoding": "gzip, deflate",
+                "User-Agent": USER_AGENT,
+            },
+            follow_redirects=False,
+        )
+        self._session: p.ApiSession | None = None
+        self._session_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self.round_trips = 0
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> IntacctClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __repr__(self) -> str:
+        c = self.credentials
+        return f"<IntacctClient company={c.company_id!r} user={c.user_id!r} entity={c.entity_id!r}>"
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def send(
+        self,
+        functions: Sequence[p.Function],
+        *,
+        login: p.Login | None = None,
+        transaction: bool = False,
+    ) -> p.Response:
+        """Send ``functions`` in one request and return the parsed response.
+
+        Without ``login`` the request uses the session (logging in first if needed, and once more
+        on "Invalid session").  Control- and authentication-level failures raise; each result is
+        left for the caller (:meth:`protocol.Result.raise_for_status`).
+        """
+        if login is not None:
+            return self._send_once(functions, login, self.endpoint, transaction)
+        session = self.session()
+        try:
+            return self._send_once(
+                functions, p.SessionAuth(session.session_id), session.endpoint, transaction
+            )
+        except SessionExpiredError:
+            logger.info("intacct session expired; signing in again")
+            self._drop_session(session)
+            session = self.session()
+            return self._send_once(
+                functions, p.SessionAuth(session.session_id), session.endpoint, transaction
+            )
+
+    def call(self, function: p.Function) -> p.Result:
+        """Send one function with the session and return its successful result (else raise)."""
+        return self.send([function]).result_for(function.controlid).raise_for_status()
+
+    def session(self) -> p.ApiSession:
+        """The current API session, signing in with ``getAPISession`` when there is none."""
+        with self._session_lock:
+            if self._session is None:
+                login = self.credentials.login()
+                fn = p.get_api_session()
+                response = self._send_once([fn], login, self.endpoint, False)
+                session = p.api_session_of(response.result_for(fn.controlid).raise_for_status())
+                validate_endpoint(session.endpoint, self.allowed_hosts)
+                self._session = session
+            return self._session
+
+    def _drop_session(self, stale: p.ApiSession) -> None:
+        with self._session_lock:
+            if self._session is stale:
+                self._session = None
+
+    def _send_once(
+        self,
+        functions: Sequence[p.Function],
+        auth: p.Login | p.SessionAuth,
+        url: str,
+        transaction: bool,
+    ) -> p.Response:
+        body = p.build_request(
+            sender_id=self.credentials.sender_id,
+            sender_password=self.credentials.sender_password,
+            auth=auth,
+            functions=functions,
+            control_id=str(uuid.uuid4()),
+            transaction=transaction,
+        )
+        read_only = all(f.read_only for f in functions)
+        names = ",".join(f.name for f in functions)
+        controlids = ",".join(f.controlid for f in functions)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            retry=retry_if_exception(lambda e: self._retryable(e, read_only)),
+            wait=self._wait,
+            sleep=self._sleep,
+            before_sleep=lambda state: logger.warning(
+                "intacct retry functions=%s controlids=%s attempt=%d error=%s",
+                names,
+                controlids,
+                state.attempt_number,
+                type(state.outcome.exception()).__name__ if state.outcome else "?",
+            ),
+            reraise=True,
+        )
+        response: p.Response = retrying(self._post, url, body, names, controlids, auth)
+        return response
+
+    def _post(
+        self, url: str, body: bytes, names: str, controlids: str, auth: p.Login | p.SessionAuth
+    ) -> p.Response:
+        started = time.perf_counter()
+        with self._limiter:
+            with self._count_lock:
+                self.round_trips += 1
+            try:
+                http = self._http.post(url, content=body)
+            except httpx.TimeoutException:
+                raise RequestTimeout(f"Intacct did not answer in time ({names})") from None
+            except httpx.HTTPError as exc:
+                raise TransportError(f"Could not reach Intacct: {type(exc).__name__}") from None
+        elapsed = (time.perf_counter() - started) * 1000
+        status = http.status_code
+        content_type = http.headers.get("content-type", "").lower()
+        content = http.content
+        logger.debug(
+            "intacct POST functions=%s controlids=%s http=%d bytes=%d %.0fms",
+            names,
+            controlids,
+            status,
+            len(content),
+            elapsed,
+        )
+        is_xml = content_type.startswith(_XML_TYPES) or content.lstrip()[:1] == b"<"
+        if status >= 400 and not is_xml:
+            retry_after = _retry_after(http.headers.get("retry-after"))
+            if status == 429:
+                err = RateLimitError([], level="http", http_status=429)
+                err.retry_after = retry_after  # type: ignore[attr-defined]
+                raise err
+            if status >= 500:
+                raise ServerError(f"Intacct answered HTTP {status}", status_code=status)
+            raise TransportError(f"Intacct answered HTTP {status}", status_code=status)
+        try:
+            response = p.parse_response(
+                content, http_status=status, max_bytes=self.max_response_bytes
+            )
+        except ProtocolError:
+            if status >= 500:
+                raise ServerError(f"Intacct answered HTTP {status}", status_code=status) from None
+            raise
+        entity_given = isinstance(auth, p.Login) and bool(auth.entity_id)
+        try:
+            response.raise_for_status(entity_given=entity_given)
+        except RateLimitError as err:
+            err.retry_after = _retry_after(http.headers.get("retry-after"))  # type: ignore[attr-defined]
+            raise
+        except IntacctError as err:
+            logger.info(
+                "intacct failure functions=%s controlids=%s level=%s errorno=%s",
+                names,
+                controlids,
+                getattr(err, "level", None),
+                getattr(err, "errorno", None),
+            )
+            raise
+        return response
+
+    @staticmethod
+    def _retryable(exc: BaseException, read_only: bool) -> bool:
+        if isinstance(exc, SessionExpiredError):
+            return False  # handled by signing in again, not by waiting
+        if not isinstance(exc, IntacctError) or not exc.transient:
+            return False
+        if read_only:
+            return True
+        # A write may have completed when the answer was lost: retry only when it cannot have run.
+        if isinstance(exc, RequestTimeout):
+            return False
+        if isinstance(exc, ServerError):
+            return exc.status_code in (502, 503)
+        return True
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        exp = self.backoff_initial * (2 ** (state.attempt_number - 1))
+        # Full jitter: spreads the retries of concurrent workers apart.
+        delay = random.uniform(0, min(self.backoff_max, exp))
+        if isinstance(retry_after, (int, float)):
+            delay = max(delay, min(float(retry_after), self.backoff_max))
+        return delay
+
+    # --- functions ---------------------------------------------------------------------------
+
+    def query_pages(
+        self,
+        object_name: str,
+        fields: Sequence[str],
+        *,
+        filter: p.Filter | None = None,
+        order_by: Sequence[tuple[str, bool]] = (),
+        page_size: int = p.MAX_QUERY_PAGE,
+        show_private: bool = False,
+    ) -> Iterator[Page]:
+        """Every page of a ``query``, by offset, fetching the next page while the caller works."""
+
+        def fetch(offset: int) -> Page:
+            fn = p.query(
+                object_name,
+                fields,
+                filter=filter,
+                order_by=order_by,
+                page_size=page_size,
+                offset=offset,
+                show_private=show_private,
+            )
+            result = self.call(fn)
+            return Page(result.records, result.totalcount, result.numremaining or 0, offset)
+
+        def next_offset(page: Page) -> int | None:
+            if page.numremaining <= 0 or not page.records:
+                return None
+            return page.offset + len(page.records)
+
+        yield from _prefetching(fetch, 0, next_offset)
+
+    def read_by_query_pages(
+        self,
+        object_name: str,
+        fields: Sequence[str] | str = "*",
+        *,
+        query_text: str = "",
+        page_size: int = p.MAX_READ_BY_QUERY_PAGE,
+    ) -> Iterator[Page]:
+        """Every page of a ``readByQuery`` followed by ``readMore`` on its ``resultId``."""
+        state: dict[str, str | None] = {"result_id": None}
+
+        def fetch(offset: int) -> Page:
+            if offset == 0:
+                fn = p.read_by_query(
+                    object_name, fields, query_text=query_text, page_size=page_size
+                )
+            else:
+                fn = p.read_more(state["result_id"] or "")
+            result = self.call(fn)
+            state["result_id"] = result.result_id or state["result_id"]
+            return Page(result.records, result.totalcount, result.numremaining or 0, offset)
+
+        def next_offset(page: Page) -> int | None:
+            if page.numremaining <= 0 or not page.records or not state["result_id"]:
+                return None
+            return page.offset + len(page.records)
+
+        yield from _prefetching(fetch, 0, next_offset)
+
+    def iter_records(
+        self, object_name: str, fields: Sequence[str], **kwargs: object
+    ) -> Iterator[dict[str, str]]:
+        """Every record of a ``query`` (see :meth:`query_pages` for the options)."""
+        for page in self.query_pages(object_name, fields, **kwargs):  # type: ignore[arg-type]
+            yield from page.records
+
+    def read(
+        self, object_name: str, keys: Sequence[str], fields: Sequence[str] | str = "*"
+    ) -> list[dict[str, str]]:
+        """Records by record number; many keys travel as several ``read`` functions in one
+        request (100 keys each)."""
+        if not keys:
+            return []
+        chunks = [keys[i : i + p.MAX_READ_KEYS] for i in range(0, len(keys), p.MAX_READ_KEYS)]
+        functions = [p.read(object_name, chunk, fields) for chunk in chunks]
+        response = self.send(functions)
+        records: list[dict[str, str]] = []
+        for fn in functions:
+            records.extend(response.result_for(fn.controlid).raise_for_status().records)
+        return records
+
+    def lookup(self, object_name: str) -> list[p.FieldInfo]:
+        """The object's fields as ``lookup`` describes them (``is_custom`` included)."""
+        return p.lookup_fields_of(self.call(p.lookup(object_name)))
+
+    def inspect_objects(self) -> list[tuple[str, str]]:
+        """Every object of the company: ``[(name, label)]``."""
+        return p.inspect_types_of(self.call(p.inspect("*")))
+
+    def get_dimensions(self) -> list[p.Dimension]:
+        """Standard and user-defined dimensions."""
+        return p.dimensions_of(self.call(p.get_dimensions()))
+
+    def get_user_permissions(self, user_id: str | None = None) -> list[p.Policy]:
+        """The effective permissions of ``user_id`` (default: the signed-in user)."""
+        return p.policies_of(self.call(p.get_user_permissions(user_id or self.credentials.user_id)))
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _prefetching(
+    fetch: Callable[[int], Page], first: int, next_offset: Callable[[Page], int | None]
+) -> Iterator[Page]:
+    """Yield pages, fetching page n+1 in a helper thread while the caller handles page n."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intacct-prefetch")
+    try:
+        page = fetch(first)
+        while True:
+            nxt = next_offset(page)
+            future: Future[Page] | None = pool.submit(fetch, nxt) if nxt is not None else None
+            yield page
+            if future is None:
+                return
+            page = future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

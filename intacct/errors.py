@@ -1,0 +1,440 @@
+"""Every way a call to the Intacct XML gateway can fail, as one exception tree.
+
+::
+
+    IntacctError                          .step: the guide step that fixes it (or None)
+    ├── TransportError                    no usable answer: connection, TLS, non-XML HTTP error
+    │   ├── RequestTimeout                the gateway did not answer in time
+    │   └── ServerError                   HTTP 5xx without an XML body (.status_code)
+    ├── ProtocolError                     unparseable, hostile or unexpected XML
+    ├── EndpointError                     an endpoint we refuse to send credentials to
+    └── GatewayError                      the gateway answered with <errormessage> entries
+        │                                 (.level, .errors, .http_status, .function, .controlid)
+        ├── RateLimitError                HTTP 429 / GW-0010, at any level            → transient
+        ├── ServiceUnavailableError       "The Service is Temporarily Off-line"       → transient
+        ├── SessionExpiredError           "Invalid session"                           → transient
+        ├── ControlError                  control failed: nothing ran
+        │   ├── SenderCredentialsError    our Web Services sender ID/password wrong   → sender_config
+        │   ├── RequestRejectedError      malformed request (XL03000003, GW-0011)
+        │   └── CompanyExpiredError       demo company expired (PL04000055)           → ws_subscription
+        ├── AuthenticationError           sign-in failed: no function ran
+        │   ├── NotSubscribedError        Web Services subscription off               → ws_subscription
+        │   ├── SenderNotAuthorizedError  Sender ID not in Web Services Authorizations → sender_authorization
+        │   ├── SignInError               user ID / password / company ID wrong       → credentials
+        │   │   ├── UnknownCompanyError   HTTP 400 invalidRequest                     → credentials
+        │   │   └── UserNotActiveError    user locked out / inactive                  → ws_user
+        │   └── EntityError               entity (location) ID not accepted           → entity
+        └── ResultError                   one function failed; the others may have succeeded
+            ├── PermissionDeniedError     PL04000005 "You do not have permission …"   → role_permissions
+            ├── NotApplicableError        object or module not in this company
+            │   └── UnknownObjectError    "Object definition X not found"
+            ├── InvalidFieldsError        "Invalid fields list …"
+            ├── ResultIdExpiredError      readMore with an expired resultId           → transient
+            └── TransactionAbortedError   rolled back with the rest of its operation
+
+A class says *what* went wrong; ``level`` says *where* the gateway put it (``"control"``,
+``"authentication"``, ``"result"``; ``"http"`` for non-XML answers).  XL03000006 alone means four
+different things, so :func:`classify` decides by level **and** text, tolerating several wordings:
+where INTACCT.md marks a fact unverified, the matching is deliberately broad.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "GUIDE_STEPS",
+    "STEP_TRANSIENT",
+    "AuthenticationError",
+    "CompanyExpiredError",
+    "ControlError",
+    "EndpointError",
+    "EntityError",
+    "ErrorDetail",
+    "GatewayError",
+    "IntacctError",
+    "InvalidFieldsError",
+    "NotApplicableError",
+    "NotSubscribedError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RateLimitError",
+    "RequestRejectedError",
+    "RequestTimeout",
+    "ResultError",
+    "ResultIdExpiredError",
+    "SenderCredentialsError",
+    "SenderNotAuthorizedError",
+    "ServerError",
+    "ServiceUnavailableError",
+    "SessionExpiredError",
+    "SignInError",
+    "TransactionAbortedError",
+    "TransportError",
+    "UnknownCompanyError",
+    "UnknownObjectError",
+    "UserNotActiveError",
+    "classify",
+]
+
+#: Guide step keys, in guide order.  ``sender_config`` is ours (our sender credentials).
+GUIDE_STEPS: tuple[str, ...] = (
+    "sender_config",
+    "ws_subscription",
+    "ws_user",
+    "role_permissions",
+    "role_assignment",
+    "sender_authorization",
+    "custom_field",
+    "credentials",
+    "entity",
+)
+#: The step key of conditions that go away by themselves: retry later.
+STEP_TRANSIENT = "transient"
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One ``<error>`` of an ``<errormessage>``, exactly as the gateway sent it."""
+
+    errorno: str
+    description: str = ""
+    description2: str = ""
+    correction: str = ""
+
+    def text(self) -> str:
+        """The non-empty parts joined by a space, as the official SDKs flatten an error."""
+        return " ".join(
+            p for p in (self.errorno, self.description, self.description2, self.correction) if p
+        )
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "errorno": self.errorno or None,
+            "description": self.description or None,
+            "description2": self.description2 or None,
+            "correction": self.correction or None,
+        }
+
+
+class IntacctError(Exception):
+    """Base of every error this library raises.  ``step`` names the guide step that fixes it."""
+
+    step: str | None = None
+    #: Whether retrying the same request later may succeed.
+    transient: bool = False
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.__class__.__doc__ or self.__class__.__name__)
+        self.message = message or (self.__class__.__doc__ or "").strip()
+
+
+class TransportError(IntacctError):
+    """No usable answer from the gateway (connection refused, reset, TLS, non-XML HTTP error)."""
+
+    step = STEP_TRANSIENT
+    transient = True
+    level = "http"
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class RequestTimeout(TransportError):
+    """The gateway did not answer within the timeout."""
+
+
+class ServerError(TransportError):
+    """HTTP 5xx without an XML body.  524 means the request may still complete: never retry a
+    write on it."""
+
+
+class ProtocolError(IntacctError):
+    """The answer is not a gateway response we can trust: unparseable, hostile (DTD, entities),
+    too large, or missing a required element."""
+
+
+class EndpointError(IntacctError):
+    """An endpoint we will not send credentials to (host not under ``.intacct.com`` and not
+    explicitly allowed)."""
+
+
+class GatewayError(IntacctError):
+    """The gateway answered with one or more ``<error>`` entries.
+
+    ``errors`` keeps every entry; ``level`` is where they sat (``control``, ``authentication`` or
+    ``result``); ``function``/``controlid`` identify the failed function for result-level errors.
+    """
+
+    def __init__(
+        self,
+        errors: Sequence[ErrorDetail],
+        *,
+        level: str,
+        http_status: int | None = None,
+        function: str | None = None,
+        controlid: str | None = None,
+    ) -> None:
+        self.errors: tuple[ErrorDetail, ...] = tuple(errors)
+        self.level = level
+        self.http_status = http_status
+        self.function = function
+        self.controlid = controlid
+        summary = "; ".join(e.text() for e in self.errors) or "no error detail"
+        where = f" in {function}" if function else ""
+        super().__init__(f"{level}-level failure{where}: {summary}")
+
+    @property
+    def errorno(self) -> str | None:
+        """The first error number (the one a person quotes), or ``None``."""
+        return self.errors[0].errorno if self.errors else None
+
+    @property
+    def description(self) -> str:
+        """All texts of all entries, for display."""
+        return " ".join(
+            p for e in self.errors for p in (e.description, e.description2, e.correction) if p
+        )
+
+
+class RateLimitError(GatewayError):
+    """Too many requests for the company's tier (HTTP 429 / GW-0010).  Back off and retry."""
+
+    step = STEP_TRANSIENT
+    transient = True
+
+
+class ServiceUnavailableError(GatewayError):
+    """Intacct says the service is temporarily off-line.  Retry later."""
+
+    step = STEP_TRANSIENT
+    transient = True
+
+
+class SessionExpiredError(GatewayError):
+    """The session id is no longer valid.  Log in again (the client does so once)."""
+
+    step = STEP_TRANSIENT
+    transient = True
+
+
+class ControlError(GatewayError):
+    """The request's control block failed: nothing ran."""
+
+
+class SenderCredentialsError(ControlError):
+    """Our own Web Services sender ID or sender password was refused.  Ours to fix, not the
+    customer's."""
+
+    step = "sender_config"
+
+
+class RequestRejectedError(ControlError):
+    """The gateway could not accept the request document (malformed XML, invalid request)."""
+
+
+class CompanyExpiredError(ControlError):
+    """The Intacct company is a demo company that has expired."""
+
+    step = "ws_subscription"
+
+
+class AuthenticationError(GatewayError):
+    """Sign-in failed: no function ran."""
+
+    step = "credentials"
+
+
+class NotSubscribedError(AuthenticationError):
+    """The company is not subscribed to Web Services (Company → Subscriptions)."""
+
+    step = "ws_subscription"
+
+
+class SenderNotAuthorizedError(AuthenticationError):
+    """Our Sender ID is not in the company's Web Services Authorizations list."""
+
+    step = "sender_authorization"
+
+
+class SignInError(AuthenticationError):
+    """Company ID, user ID or password not accepted."""
+
+    step = "credentials"
+
+
+class UnknownCompanyError(SignInError):
+    """The gateway does not know the company ID (HTTP 400 ``invalidRequest``)."""
+
+
+class UserNotActiveError(SignInError):
+    """The web services user is locked out, inactive or not allowed to sign in."""
+
+    step = "ws_user"
+
+
+class EntityError(AuthenticationError):
+    """The entity (location) ID was not accepted for this company and user."""
+
+    step = "entity"
+
+
+class ResultError(GatewayError):
+    """One function failed; the other functions of the same request may have succeeded."""
+
+
+class PermissionDeniedError(ResultError):
+    """The user's role lacks the permission for this object and operation."""
+
+    step = "role_permissions"
+
+
+class NotApplicableError(ResultError):
+    """The object or its module is not available in this company (not subscribed)."""
+
+
+class UnknownObjectError(NotApplicableError):
+    """The gateway has no definition of this object."""
+
+
+class InvalidFieldsError(ResultError):
+    """A requested field does not exist on the object."""
+
+
+class ResultIdExpiredError(ResultError):
+    """``readMore`` was given an invalid or expired ``resultId``: start the read again."""
+
+    step = STEP_TRANSIENT
+    transient = True
+
+
+class TransactionAbortedError(ResultError):
+    """Rolled back because another function of the same transaction failed."""
+
+
+# --- classification -----------------------------------------------------------------------------
+# Texts are matched lower-cased against every part of every entry.  Several wordings per case:
+# the gateway's texts changed over the years and some are known only from documentation.
+
+_RATE_LIMIT = ("rate limit", "too many requests", "concurrent request limit")
+_OFFLINE = ("temporarily off-line", "temporarily offline", "service is unavailable")
+_NOT_SUBSCRIBED = (
+    "not authorized for xml transactions",
+    "subscribe to the xml gateway",
+    "not subscribed to web services",
+    "web services subscription",
+)
+_SENDER_CREDENTIALS = ("xml partner id", "partner id or password", "sender id or password")
+_SENDER_NOT_AUTHORIZED = (
+    "invalid web services authorization",
+    "not authorized to make web services requests",
+    "grant web services authorization",
+)
+_SESSION = ("invalid session", "session has expired", "session expired", "session is invalid")
+_USER_NOT_ACTIVE = (
+    "locked out",
+    "lockedout",
+    "user is inactive",
+    "user is not active",
+    "account is disabled",
+    "user is disabled",
+)
+_ENTITY = ("entity", "location id", "locationid", "invalid location")
+_SIGN_IN = (
+    "sign-in information is incorrect",
+    "sign in information is incorrect",
+    "invalid user",
+    "invalid password",
+    "login failed",
+    "password",
+)
+_DEMO_EXPIRED = ("demo company and has expired", "company has expired")
+_PERMISSION = ("do not have permission", "not have permission for api", "permission denied")
+_NOT_APPLICABLE = (
+    "cannot be performed on objects of type",
+    "module is not subscribed",
+    "not subscribed",
+    "is not enabled for",
+)
+_UNKNOWN_OBJECT = ("object definition", "not found")
+_RESULT_ID = ("readmore", "invalid or expired resultid", "resultid")
+
+
+def _has(text: str, needles: Iterable[str]) -> bool:
+    return any(n in text for n in needles)
+
+
+def classify(
+    errors: Sequence[ErrorDetail],
+    *,
+    level: str,
+    http_status: int | None = None,
+    function: str | None = None,
+    controlid: str | None = None,
+    status: str | None = None,
+    entity_given: bool = False,
+) -> GatewayError:
+    """Turn the gateway's error entries into the most specific :class:`GatewayError`.
+
+    ``level`` is where the entries sat; ``status`` the result status (``aborted`` matters);
+    ``entity_given`` whether the sign-in carried an entity (location) ID, which makes an
+    entity-worded sign-in failure an :class:`EntityError`.
+    """
+    numbers = {e.errorno.strip().upper() for e in errors}
+    text = " ".join(e.text() for e in errors).lower()
+
+    def make(cls: type[GatewayError]) -> GatewayError:
+        return cls(
+            errors, level=level, http_status=http_status, function=function, controlid=controlid
+        )
+
+    # Conditions that mean "retry later", whatever level they arrive at.
+    if http_status == 429 or "GW-0010" in numbers or _has(text, _RATE_LIMIT):
+        return make(RateLimitError)
+    if _has(text, _OFFLINE):
+        return make(ServiceUnavailableError)
+    if _has(text, _SESSION):
+        return make(SessionExpiredError)
+    if _has(text, _NOT_SUBSCRIBED):
+        return make(NotSubscribedError)
+
+    if level == "control":
+        if _has(text, _SENDER_CREDENTIALS):
+            return make(SenderCredentialsError)
+        if "PL04000055" in numbers or _has(text, _DEMO_EXPIRED):
+            return make(CompanyExpiredError)
+        if "INVALIDREQUEST" in numbers and http_status in (400, None):
+            return make(UnknownCompanyError)
+        if http_status == 401 or "XMLGW_JPP0002" in numbers or _has(text, _SIGN_IN):
+            return make(SignInError)
+        if _has(text, _SENDER_NOT_AUTHORIZED):
+            return make(SenderNotAuthorizedError)
+        return make(RequestRejectedError)
+
+    if level == "authentication":
+        if _has(text, _SENDER_NOT_AUTHORIZED) or ("sender id" in text and "not authorized" in text):
+            return make(SenderNotAuthorizedError)
+        if _has(text, _USER_NOT_ACTIVE):
+            return make(UserNotActiveError)
+        if entity_given and _has(text, _ENTITY):
+            return make(EntityError)
+        if _has(text, _DEMO_EXPIRED):
+            return make(CompanyExpiredError)
+        return make(SignInError)
+
+    # result level
+    if status == "aborted" or "XL03000009" in numbers:
+        return make(TransactionAbortedError)
+    if "PL04000005" in numbers or _has(text, _PERMISSION):
+        return make(PermissionDeniedError)
+    if all(n in text for n in _UNKNOWN_OBJECT):
+        return make(UnknownObjectError)
+    if _has(text, _NOT_APPLICABLE):
+        return make(NotApplicableError)
+    if "invalid fields list" in text:
+        return make(InvalidFieldsError)
+    if _has(text, _RESULT_ID) and ("expired" in text or "invalid" in text or "failed" in text):
+        return make(ResultIdExpiredError)
+    return make(ResultError)
