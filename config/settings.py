@@ -1,0 +1,337 @@
+"""Settings, read from the environment.
+
+One module for every environment. Development (the default) needs no variable at all: SQLite in
+``var/``, Celery on a filesystem broker in ``var/celery/``, and the local Intacct sandbox. Production
+mode (``APP_ENV=production``, or ``DEBUG=0``) has no fallback for secrets and refuses to start,
+naming every missing variable. ``.env.example`` documents each variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+import dj_database_url
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from intacct.sandbox import GATEWAY_PATH, SANDBOX_SENDER_PASSWORD
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _env(name: str, default: str = "") -> str:
+    """The variable's value, stripped; ``default`` when it is unset or empty."""
+    return os.environ.get(name, "").strip() or default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name).lower()
+    if not value:
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name} must be one of 1/0, true/false, yes/no, on/off; got {value!r}."
+    )
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer; got {value!r}.") from None
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# --- Mode -------------------------------------------------------------------------------------------
+
+APP_ENV = _env("APP_ENV", "development").lower()
+if APP_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured(f"APP_ENV must be 'development' or 'production'; got {APP_ENV!r}.")
+DEBUG = _env_bool("DEBUG", default=APP_ENV == "development")
+if APP_ENV == "production" and DEBUG:
+    raise ImproperlyConfigured("DEBUG must not be on with APP_ENV=production.")
+PRODUCTION = APP_ENV == "production" or not DEBUG
+_MODE_REASON = "APP_ENV=production" if APP_ENV == "production" else "DEBUG=0"
+
+_missing: list[str] = []
+
+
+def _required(name: str, development_default: str) -> str:
+    """A variable production must set; development falls back to ``development_default``."""
+    value = _env(name)
+    if value:
+        return value
+    if PRODUCTION:
+        _missing.append(name)
+        return ""
+    return development_default
+
+
+# --- Secrets ----------------------------------------------------------------------------------------
+
+SECRET_KEY = _required(
+    "SECRET_KEY",
+    "django-insecure-development-only-never-use-in-production",
+)
+
+# Fernet keys for encrypted model fields, newest first: encrypt with the first, decrypt with any, so
+# a key is rotated by putting a new one in front and re-encrypting before dropping the old one.
+# DEVELOPMENT ONLY: the fallback key is derived from a public string, so it protects nothing.
+_DEVELOPMENT_FIELD_KEY = base64.urlsafe_b64encode(
+    hashlib.sha256(b"intacct-connect field encryption: development only").digest()
+).decode()
+FIELD_ENCRYPTION_KEYS = _split(_required("FIELD_ENCRYPTION_KEYS", _DEVELOPMENT_FIELD_KEY))
+ALLOWED_HOSTS = _split(_required("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]"))
+CSRF_TRUSTED_ORIGINS = _split(_env("CSRF_TRUSTED_ORIGINS"))
+
+# --- Sage Intacct -----------------------------------------------------------------------------------
+
+# The local gateway emulator (`python -m intacct.sandbox`); empty means none.
+SANDBOX_URL = _env("SANDBOX_URL", "" if PRODUCTION else "http://127.0.0.1:8765").rstrip("/")
+
+INTACCT_SENDER_ID = _required("INTACCT_SENDER_ID", "BeanworksMPP")
+INTACCT_SENDER_PASSWORD = _required("INTACCT_SENDER_PASSWORD", SANDBOX_SENDER_PASSWORD)
+INTACCT_ENDPOINT = _env(
+    "INTACCT_ENDPOINT",
+    "https://api.intacct.com/ia/xml/xmlgw.phtml" if PRODUCTION else f"{SANDBOX_URL}{GATEWAY_PATH}",
+)
+# Hosts other than api.intacct.com that a connection's endpoint may point at.
+INTACCT_ALLOWED_ENDPOINT_HOSTS = _split(
+    _env("INTACCT_ALLOWED_ENDPOINT_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost")
+)
+
+# The names the connection guide asks the customer to type, so another AP product can reuse the app.
+INTACCT_GUIDE = {
+    "PRODUCT_NAME": "Beanworks",
+    "WS_USER_ID": "Beanworks",
+    "ROLE_NAME": "Beanworks API",
+    "SENDER_ID": INTACCT_SENDER_ID,
+    "CUSTOM_FIELD_LABEL": "Beanworks",
+    "CUSTOM_FIELD_ID": "BEANWORKS",
+    "CUSTOM_FIELD_DESCRIPTION": "Link to Beanworks Invoice",
+}
+
+if _missing:
+    raise ImproperlyConfigured(
+        f"Production mode ({_MODE_REASON}) needs these environment variables, which are unset or "
+        f"empty: {', '.join(_missing)}. See .env.example."
+    )
+for _position, _key in enumerate(FIELD_ENCRYPTION_KEYS, start=1):
+    try:
+        Fernet(_key)
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(
+            f"FIELD_ENCRYPTION_KEYS entry {_position} is not a Fernet key (32 url-safe "
+            "base64-encoded bytes; make one with `python -c 'from cryptography.fernet import "
+            "Fernet; print(Fernet.generate_key().decode())'`)."
+        ) from None
+
+# --- Files ------------------------------------------------------------------------------------------
+
+# Runtime state of the embedded setup: the SQLite database and the filesystem broker.
+VAR_DIR = Path(_env("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# --- Database ---------------------------------------------------------------------------------------
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        _env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        conn_max_age=_env_int("CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server, the worker and beat share the file: WAL lets readers run beside a writer,
+    # and IMMEDIATE transactions wait for the write lock instead of failing half-way.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Application ------------------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    # The loader is configured in TEMPLATES below rather than by the app.
+    "template_partials.apps.SimpleAppConfig",
+    "django_celery_beat",
+    "connections",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.debug",
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "config.context_processors.product",
+            ],
+            # "page.html#name" renders the {% partialdef name %} block of page.html.
+            "loaders": [
+                (
+                    "template_partials.loader.Loader",
+                    [
+                        (
+                            "django.template.loaders.cached.Loader",
+                            [
+                                "django.template.loaders.filesystem.Loader",
+                                "django.template.loaders.app_directories.Loader",
+                            ],
+                        )
+                    ],
+                )
+            ],
+        },
+    }
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Security ---------------------------------------------------------------------------------------
+
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _env_bool("SECURE_COOKIES", default=PRODUCTION)
+SESSION_COOKIE_HTTPONLY = True
+# htmx sends the token from the page (hx-headers on <body>), so scripts never need the cookie.
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.reporting.RedactingExceptionReporterFilter"
+
+# --- Static files -----------------------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(_env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Outside production, serve static files straight from static/ and the apps (no collectstatic),
+# also under the test runner, which turns DEBUG off.
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = not PRODUCTION
+
+# --- Celery -----------------------------------------------------------------------------------------
+
+REDIS_URL = _env("REDIS_URL")
+# kombu's filesystem transport ignores the host; naming one keeps kombu from warning about it.
+CELERY_BROKER_URL = _env("CELERY_BROKER_URL") or REDIS_URL or "filesystem://localhost/"
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Progress and outcomes live on database rows, not in a result backend.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
+CELERY_TASK_TIME_LIMIT = 60 * 60
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _celery_dir = VAR_DIR / "celery"
+    _folders = {
+        "queue": _celery_dir / "queue",
+        "processed": _celery_dir / "processed",
+        "control": _celery_dir / "control",
+    }
+    for _folder in _folders.values():
+        _folder.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Producers and workers share one machine, so they write and read the same folder.
+        "data_folder_in": str(_folders["queue"]),
+        "data_folder_out": str(_folders["queue"]),
+        # Claiming a message is a rename into processed/; on the same filesystem only one worker
+        # can win it (otherwise kombu copies through the temp folder).
+        "store_processed": True,
+        "processed_folder": str(_folders["processed"]),
+        "control_folder": str(_folders["control"]),
+    }
+else:
+    # An unacknowledged task is redelivered after this long: it must outlast the longest task,
+    # or a slow sync would be started a second time while still running.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * CELERY_TASK_TIME_LIMIT}
+
+# --- Logging ----------------------------------------------------------------------------------------
+
+# Console only, message text only: no handler formats the request (Django's default mail_admins
+# handler, which mails POST data, is replaced), and SQL with its parameters is never logged.
+LOG_LEVEL = _env("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,1 @@
+"""Organizations, legal entities, connection attempts and sync runs (see docs/DESIGN.md)."""

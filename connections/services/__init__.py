@@ -1,0 +1,1 @@
+"""Business logic, callable alike from views, tasks and management commands."""

@@ -1,0 +1,34 @@
+"""The home page and the health check."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from connections.http import HtmxHttpRequest
+from connections.services.gateway import sandbox_status
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def home(request: HtmxHttpRequest) -> HttpResponse:
+    template = "connections/home.html"
+    if request.htmx:
+        template += "#sandbox-status"
+    context = {
+        "sandbox": sandbox_status(),
+        "intacct_endpoint": settings.INTACCT_ENDPOINT,
+        "sender_id": settings.INTACCT_SENDER_ID,
+    }
+    return render(request, template, context)
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness for load balancers and docker-compose: no login, no database."""
+    return HttpResponse("ok", content_type="text/plain")

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import CommandError, call_command
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_data_creates_logins_and_prints_them():
+    out = StringIO()
+
+    call_command("demo_data", stdout=out)
+
+    assert "admin" in out.getvalue()
+    assert "demo-admin" in out.getvalue()
+    assert "demo-customer" in out.getvalue()
+    admin = authenticate(username="admin", password="demo-admin")
+    customer = authenticate(username="customer", password="demo-customer")
+    assert admin is not None
+    assert admin.is_staff
+    assert admin.is_superuser
+    assert customer is not None
+    assert not customer.is_staff
+    assert not customer.is_superuser
+
+
+def test_demo_data_twice_changes_nothing():
+    call_command("demo_data", stdout=StringIO())
+    hashes = dict(get_user_model().objects.values_list("username", "password"))
+
+    call_command("demo_data", stdout=StringIO())
+
+    assert dict(get_user_model().objects.values_list("username", "password")) == hashes
+
+
+def test_demo_data_restores_a_changed_demo_password():
+    call_command("demo_data", stdout=StringIO())
+    customer = get_user_model().objects.get(username="customer")
+    customer.set_password("something-else-entirely")
+    customer.save()
+
+    call_command("demo_data", stdout=StringIO())
+
+    assert authenticate(username="customer", password="demo-customer") is not None
+
+
+def test_demo_data_refuses_production_mode(settings):
+    settings.PRODUCTION = True
+
+    with pytest.raises(CommandError, match="production"):
+        call_command("demo_data", stdout=StringIO())
+
+    assert not get_user_model().objects.exists()
