@@ -223,7 +223,10 @@ def explain(body: bytes, http_status: int = 200) -> dict[str, Any]:
     except ProtocolError as exc:
         if http_status >= 400:
             out["level"] = "http"
-            out["step"] = STEP_TRANSIENT if http_status >= 500 or http_status == 429 else None
+            if http_status >= 500 or http_status == 429:
+                out["step"] = STEP_TRANSIENT
+            elif http_status == 401:
+                out["step"] = "credentials"
             out["meaning"] = f"HTTP {http_status} without a gateway document."
         else:
             out["level"] = "protocol"

@@ -47,6 +47,7 @@ from .errors import (
     RequestTimeout,
     ServerError,
     SessionExpiredError,
+    SignInError,
     TransportError,
 )
 
@@ -309,6 +310,8 @@ class IntacctClient:
                 err = RateLimitError([], level="http", http_status=429)
                 err.retry_after = retry_after  # type: ignore[attr-defined]
                 raise err
+            if status == 401:
+                raise SignInError([], level="http", http_status=401)
             if status >= 500:
                 raise ServerError(f"Intacct answered HTTP {status}", status_code=status)
             raise TransportError(f"Intacct answered HTTP {status}", status_code=status)

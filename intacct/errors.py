@@ -324,6 +324,8 @@ _NOT_SUBSCRIBED = (
     "not authorized for xml transactions",
     "subscribe to the xml gateway",
     "not subscribed to web services",
+    "subscribed to the web services",
+    "web services application is not",
     "web services subscription",
 )
 _SENDER_CREDENTIALS = ("xml partner id", "partner id or password", "sender id or password")
@@ -401,11 +403,13 @@ def classify(
         return make(NotSubscribedError)
 
     if level == "control":
+        if "XL03000003" in numbers:  # a parse error may quote <password>: not a sign-in failure
+            return make(RequestRejectedError)
         if _has(text, _SENDER_CREDENTIALS):
             return make(SenderCredentialsError)
         if "PL04000055" in numbers or _has(text, _DEMO_EXPIRED):
             return make(CompanyExpiredError)
-        if "INVALIDREQUEST" in numbers and http_status in (400, None):
+        if "INVALIDREQUEST" in numbers:
             return make(UnknownCompanyError)
         if http_status == 401 or "XMLGW_JPP0002" in numbers or _has(text, _SIGN_IN):
             return make(SignInError)

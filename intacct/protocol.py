@@ -23,7 +23,7 @@ from typing import Any
 
 from lxml import etree
 
-from .errors import ErrorDetail, GatewayError, ProtocolError, ResultError, classify
+from .errors import ErrorDetail, GatewayError, ProtocolError, classify
 
 __all__ = [
     "DTD_VERSION",
@@ -415,6 +415,8 @@ def _parse_xml(body: bytes, max_bytes: int) -> etree._Element:
         raise ProtocolError(f"Response is not well-formed XML: {exc}") from None
     if root is None:
         raise ProtocolError("Response is empty")
+    if root.getroottree().docinfo.doctype:  # a DTD the byte check missed (UTF-16, UTF-32)
+        raise ProtocolError("Response carries a DTD or entity declaration; refused")
     return root
 
 
@@ -815,11 +817,11 @@ def inspect_types_of(result: Result) -> list[tuple[str, str]]:
     return out
 
 
-def iter_errors(results: Iterable[Result]) -> Iterator[ResultError]:
+def iter_errors(results: Iterable[Result]) -> Iterator[GatewayError]:
     """The classified errors of every failed result."""
     for r in results:
         err = r.error()
-        if isinstance(err, ResultError):
+        if err is not None:
             yield err
 
 
