@@ -1,1 +1,618 @@
-"""Organizations, legal entities, connection attempts and sync runs (see docs/DESIGN.md)."""
+"""Our accounts, legal entities, connection attempts and what proves them (see docs/DESIGN.md).
+
+Invariants live in the database as named constraints (``connections_<model>_<rule>``); querysets
+are read-only vocabulary; writes go through :mod:`connections.services`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from connections.fields import EncryptedTextField
+
+
+def default_endpoint() -> str:
+    """The gateway a new attempt talks to: the real one in production, the sandbox in development."""
+    return settings.INTACCT_ENDPOINT
+
+
+# --- Our accounts -----------------------------------------------------------------------------------
+
+
+class Organization(models.Model):
+    """A customer of the AP product."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrgUnitQuerySet(models.QuerySet["OrgUnit"]):
+    def roots(self) -> OrgUnitQuerySet:
+        return self.filter(parent__isnull=True)
+
+    def root(self) -> OrgUnit:
+        """The root unit (of ``organization.units``); ``DoesNotExist`` if there is none."""
+        return self.roots().get()
+
+
+class OrgUnit(models.Model):
+    """A node of an organization's unit tree; the root is the one without a parent."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="units")
+    name = models.CharField(max_length=200)
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
+
+    objects = OrgUnitQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "org unit"
+        ordering = ["organization", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=Q(parent__isnull=True),
+                name="connections_orgunit_one_root",
+                violation_error_message="This organization already has a root org unit.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(parent=F("pk")),
+                name="connections_orgunit_not_own_parent",
+                violation_error_message="An org unit cannot be its own parent.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent_id is None
+
+    def clean(self) -> None:
+        if self.parent is None:
+            return
+        if self.parent.organization_id != self.organization_id:
+            raise ValidationError({"parent": "The parent belongs to another organization."})
+        seen: set[int] = set()
+        ancestor: OrgUnit | None = self.parent
+        while ancestor is not None and ancestor.pk not in seen:
+            if self.pk is not None and ancestor.pk == self.pk:
+                raise ValidationError({"parent": "This parent would make a cycle."})
+            seen.add(ancestor.pk)
+            ancestor = ancestor.parent
+
+
+class Membership(models.Model):
+    """A user's place in an organization: a role and a home org unit."""
+
+    class Role(models.TextChoices):
+        SYSTEM_ADMINISTRATOR = "system_administrator", "System Administrator"
+        AP_CLERK = "ap_clerk", "AP Clerk"
+        APPROVER = "approver", "Approver"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=40, choices=Role.choices, default=Role.VIEWER)
+    # RESTRICT: a unit with members cannot be deleted, unless its whole organization is.
+    home_org_unit = models.ForeignKey(OrgUnit, on_delete=models.RESTRICT, related_name="members")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "user"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "organization"],
+                name="connections_membership_one_per_organization",
+                violation_error_message="This user is already a member of this organization.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.get_role_display()})"
+
+    def clean(self) -> None:
+        if (
+            self.home_org_unit_id is not None
+            and self.organization_id is not None
+            and self.home_org_unit.organization_id != self.organization_id
+        ):
+            raise ValidationError(
+                {"home_org_unit": "The home org unit must belong to the member's organization."}
+            )
+
+
+# --- Legal entities and their connection ------------------------------------------------------------
+
+
+class Step(models.TextChoices):
+    """The connection guide's steps, in guide order: one wizard page each.
+
+    ``intacct`` names the steps a failure points at with its own keys
+    (``intacct.errors.GUIDE_STEPS``); :data:`INTACCT_STEPS` maps them here. Two have no page of
+    their own and land on ``credentials``: ``entity`` (the entity ID is entered with the
+    credentials) and ``sender_config`` (our own Sender ID or password is wrong: nothing the
+    customer can fix, so the credentials page tells them to contact us).
+    """
+
+    PRE_CONNECTION = "pre_connection", "Pre-connection checklist"
+    WS_SUBSCRIPTION = "ws_subscription", "Web Services subscription"
+    WS_USER = "ws_user", "Web Services user"
+    ROLE_PERMISSIONS = "role_permissions", "Role and permissions"
+    ROLE_ASSIGNMENT = "role_assignment", "Role assigned to the user"
+    SENDER_AUTHORIZATION = "sender_authorization", "Sender ID authorization"
+    CUSTOM_FIELD = "custom_field", "AP Bill custom field"
+    CREDENTIALS = "credentials", "Credentials"
+    API_SYNC_PROFILE = "api_sync_profile", "API Sync Profile"
+    SMARTSYNC = "smartsync", "SmartSync"
+
+
+#: The Intacct-side steps (guide steps 1–6): what a hand-off link opens.
+HANDOFF_STEPS: tuple[Step, ...] = (
+    Step.WS_SUBSCRIPTION,
+    Step.WS_USER,
+    Step.ROLE_PERMISSIONS,
+    Step.ROLE_ASSIGNMENT,
+    Step.SENDER_AUTHORIZATION,
+    Step.CUSTOM_FIELD,
+)
+
+#: ``intacct.errors.GUIDE_STEPS`` key → the wizard step whose page fixes it (see :class:`Step`).
+INTACCT_STEPS: dict[str, Step] = {
+    "sender_config": Step.CREDENTIALS,
+    "ws_subscription": Step.WS_SUBSCRIPTION,
+    "ws_user": Step.WS_USER,
+    "role_permissions": Step.ROLE_PERMISSIONS,
+    "role_assignment": Step.ROLE_ASSIGNMENT,
+    "sender_authorization": Step.SENDER_AUTHORIZATION,
+    "custom_field": Step.CUSTOM_FIELD,
+    "credentials": Step.CREDENTIALS,
+    "entity": Step.CREDENTIALS,
+}
+
+
+def step_for_intacct(key: str | None) -> Step | None:
+    """The wizard step for an ``intacct`` step key; ``None`` for ``"transient"`` (retry later),
+    ``None`` and unknown keys."""
+    if key is None:
+        return None
+    return INTACCT_STEPS.get(key)
+
+
+class LegalEntityQuerySet(models.QuerySet["LegalEntity"]):
+    def for_user(self, user: Any) -> LegalEntityQuerySet:
+        """The legal entities of the organizations ``user`` is a member of."""
+        return self.filter(organization__memberships__user=user)
+
+    def with_current_attempt(self) -> LegalEntityQuerySet:
+        """Prefetch the current attempt into ``current_attempts`` (a list of zero or one)."""
+        return self.prefetch_related(
+            models.Prefetch(
+                "attempts",
+                queryset=ConnectionAttempt.objects.filter(is_current=True),
+                to_attr="current_attempts",
+            )
+        )
+
+    def failing(self) -> LegalEntityQuerySet:
+        return self.exclude(last_error_code="", last_error="")
+
+    def waiting_for_api_sync_profile(self) -> LegalEntityQuerySet:
+        """Verified, but customer success has not enabled an API Sync Profile yet."""
+        return self.filter(
+            attempts__is_current=True, attempts__state=ConnectionAttempt.State.VERIFIED
+        ).exclude(api_sync_profile__enabled=True)
+
+
+class LegalEntity(models.Model):
+    """One company (or entity) of the customer's books, connected to one Intacct company."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="legal_entities"
+    )
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Health, written with filter(pk=…).update(…) so a worker never clobbers a concurrent save.
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_error_code = models.CharField(max_length=40, blank=True)
+    last_error = models.TextField(blank=True)
+
+    objects = LegalEntityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "legal entities"
+        ordering = ["organization", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"],
+                name="connections_legalentity_unique_name",
+                violation_error_message="This organization already has a legal entity so named.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConnectionAttemptQuerySet(models.QuerySet["ConnectionAttempt"]):
+    def current(self) -> ConnectionAttemptQuerySet:
+        return self.filter(is_current=True)
+
+
+class ConnectionAttempt(models.Model):
+    """One try at connecting a legal entity; the history is kept, one attempt is current."""
+
+    class IntegrationType(models.TextChoices):
+        TOP_LEVEL = "top_level", "Top-level"
+        ENTITY_LEVEL = "entity_level", "Entity-level"
+
+    class State(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        VERIFYING = "verifying", "Verifying"
+        VERIFIED = "verified", "Verified"
+        FAILED = "failed", "Failed"
+        SUPERSEDED = "superseded", "Superseded"
+
+    #: States an attempt never leaves.
+    FINISHED = (State.SUPERSEDED,)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    legal_entity = models.ForeignKey(LegalEntity, on_delete=models.CASCADE, related_name="attempts")
+    integration_type = models.CharField(
+        max_length=20, choices=IntegrationType.choices, default=IntegrationType.TOP_LEVEL
+    )
+    company_id = models.CharField("company ID", max_length=100, blank=True)
+    entity_id = models.CharField("entity ID", max_length=100, blank=True)
+    user_id = models.CharField("web services user ID", max_length=100, blank=True)
+    password = EncryptedTextField()
+    endpoint = models.URLField(max_length=500, default=default_endpoint)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.DRAFT)
+    is_current = models.BooleanField(default=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConnectionAttemptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["legal_entity", "-created_at"]
+        get_latest_by = "created_at"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["legal_entity"],
+                condition=Q(is_current=True),
+                name="connections_connectionattempt_one_current",
+                violation_error_message="This legal entity already has a current attempt.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="superseded", is_current=True),
+                name="connections_connectionattempt_superseded_not_current",
+                violation_error_message="A superseded attempt cannot be current.",
+            ),
+            # The guide: a top-level connection leaves the entity ID blank.
+            models.CheckConstraint(
+                condition=Q(integration_type="entity_level") | Q(entity_id=""),
+                name="connections_connectionattempt_top_level_no_entity",
+                violation_error_message="A top-level connection has no entity ID.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.legal_entity} → {self.company_id or '(no company yet)'} ({self.state})"
+
+
+class StepState(models.Model):
+    """Where one guide step of an attempt stands: acknowledged by a person and/or proven live."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACKNOWLEDGED = "acknowledged", "Done"
+        VERIFIED = "verified", "Verified"
+        FAILED = "failed", "Failed"
+
+    attempt = models.ForeignKey(ConnectionAttempt, on_delete=models.CASCADE, related_name="steps")
+    step = models.CharField(max_length=40, choices=Step.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    reason = models.TextField(blank=True)
+    errorno = models.CharField("Intacct error number", max_length=40, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "step state"
+        ordering = ["attempt", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attempt", "step"], name="connections_stepstate_one_per_step"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="failed", reason=""),
+                name="connections_stepstate_failed_has_reason",
+                violation_error_message="A failed step says why.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_step_display()}: {self.get_status_display()}"
+
+
+class VerificationRun(models.Model):
+    """One live check of an attempt against Intacct."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        ERROR = "error", "Error"
+
+    class Trigger(models.TextChoices):
+        WIZARD = "wizard", "Wizard"
+        COMMAND = "command", "Command"
+        SCHEDULE = "schedule", "Schedule"
+        HANDOFF = "handoff", "Hand-off link"
+
+    ACTIVE = (State.QUEUED, State.RUNNING)
+    FINISHED = (State.PASSED, State.FAILED, State.ERROR)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    attempt = models.ForeignKey(ConnectionAttempt, on_delete=models.CASCADE, related_name="runs")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.WIZARD)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    round_trips = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        get_latest_by = "created_at"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attempt"],
+                condition=Q(state__in=["queued", "running"]),
+                name="connections_verificationrun_one_active",
+                violation_error_message="A verification of this attempt is already under way.",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["queued", "running"]) | Q(finished_at__isnull=False),
+                name="connections_verificationrun_finished_has_time",
+                violation_error_message="A finished run records when it finished.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Verification of {self.attempt.legal_entity} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINISHED
+
+
+class CheckResult(models.Model):
+    """One check of a verification run: a guide step, a permission row, the custom field, the
+    entity."""
+
+    class Kind(models.TextChoices):
+        STEP = "step", "Guide step"
+        PERMISSION = "permission", "Permission"
+        CUSTOM_FIELD = "custom_field", "Custom field"
+        ENTITY = "entity", "Entity"
+
+    class Outcome(models.TextChoices):
+        # The outcome words of intacct.checks.
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+        GRANTED = "granted", "Granted"
+        MISSING = "missing", "Missing"
+        NOT_APPLICABLE = "not_applicable", "Not applicable"
+        NOT_CHECKED = "not_checked", "Not checked"
+
+    BAD = (Outcome.FAILED, Outcome.MISSING)
+
+    run = models.ForeignKey(VerificationRun, on_delete=models.CASCADE, related_name="results")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    key = models.CharField(max_length=100)
+    label = models.CharField(max_length=200, blank=True)
+    # The API objects a permission check probed (what SmartSync may then pull).
+    object_names = models.JSONField(default=list, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    errorno = models.CharField("Intacct error number", max_length=40, blank=True)
+    message = models.TextField(blank=True)
+    remedy_step = models.CharField(max_length=40, choices=Step.choices, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "position"], name="connections_checkresult_unique_position"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label or self.key}: {self.outcome}"
+
+
+# --- Customer success -------------------------------------------------------------------------------
+
+
+class ApiSyncProfile(models.Model):
+    """What SmartSync may pull for a legal entity; created by customer success.
+
+    Until one exists and is enabled the customer sees "waiting for customer success"
+    (:func:`connections.selectors.api_sync_profile_status`).
+    """
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for customer success"
+        READY = "ready", "Ready"
+
+    legal_entity = models.OneToOneField(
+        LegalEntity, on_delete=models.CASCADE, related_name="api_sync_profile"
+    )
+    # The Intacct objects SmartSync pulls, e.g. ["VENDOR", "GLACCOUNT"].
+    object_names = models.JSONField("objects", default=list, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "API Sync Profile"
+
+    def __str__(self) -> str:
+        return f"API Sync Profile of {self.legal_entity}"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def for_legal_entity(self, legal_entity: LegalEntity) -> AuditEventQuerySet:
+        return self.filter(legal_entity=legal_entity)
+
+
+class AuditEvent(models.Model):
+    """Something that changed, by whom. ``detail`` never holds secrets (see connections.audit)."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="audit_events"
+    )
+    legal_entity = models.ForeignKey(
+        LegalEntity,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    action = models.CharField(max_length=100)
+    detail = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["organization", "-at"], name="connections_audit_org_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class HandoffLink(models.Model):
+    """A link for the customer's Intacct administrator: Intacct-side steps and checks, no account,
+    no stored credentials.
+
+    The URL carries :meth:`token`: the ``public_id`` signed with a timestamp, so a forged or
+    altered link fails the signature, an old one fails ``MAX_AGE`` and ``expires_at``, and
+    ``revoked_at`` ends it early (see ``connections.access.handoff_link_for_token``).
+    """
+
+    SIGNING_SALT = "connections.handofflink"
+    DEFAULT_LIFETIME = timedelta(days=3)
+    #: However ``expires_at`` is set, no token is honoured after this long.
+    MAX_AGE = timedelta(days=14)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    attempt = models.ForeignKey(
+        ConnectionAttempt, on_delete=models.CASCADE, related_name="handoff_links"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField("last used", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "hand-off link"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")),
+                name="connections_handofflink_expires_after_creation",
+                violation_error_message="A hand-off link expires after it is created.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Hand-off link for {self.attempt.legal_entity}"
+
+    @classmethod
+    def signer(cls) -> signing.TimestampSigner:
+        return signing.TimestampSigner(salt=cls.SIGNING_SALT)
+
+    def token(self) -> str:
+        """The signed, timestamped ``public_id`` the URL carries."""
+        return self.signer().sign(str(self.public_id))
+
+    def is_usable(self, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and now < self.expires_at

@@ -7,6 +7,14 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from connections.models import Membership
+from tests.factories import (
+    LegalEntityFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    OrgUnitFactory,
+)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -21,3 +29,50 @@ def user_client(client: Client, user) -> Client:
     """The test client, logged in as ``user``."""
     client.force_login(user)
     return client
+
+
+# --- Organizations and the three personas -----------------------------------------------------------
+
+
+@pytest.fixture
+def organization():
+    """An organization with a root unit ("Head office") and one child unit ("Field office")."""
+    organization = OrganizationFactory(name="Acme Corp", slug="acme")
+    OrgUnitFactory(organization=organization, name="Field office")
+    return organization
+
+
+@pytest.fixture
+def legal_entity(organization):
+    return LegalEntityFactory(organization=organization, name="Acme US")
+
+
+@pytest.fixture
+def system_admin(organization):
+    """The owner: System Administrator with the root as home org unit."""
+    return MembershipFactory(organization=organization, user__username="sysadmin").user
+
+
+@pytest.fixture
+def clerk(organization):
+    """A member without the role: AP clerk at the root."""
+    return MembershipFactory(
+        organization=organization, user__username="clerk", role=Membership.Role.AP_CLERK
+    ).user
+
+
+@pytest.fixture
+def branch_admin(organization):
+    """A member without the root: System Administrator whose home unit is a child unit."""
+    return MembershipFactory(
+        organization=organization,
+        user__username="branch-admin",
+        home_org_unit=organization.units.get(name="Field office"),
+    ).user
+
+
+@pytest.fixture
+def outsider():
+    """A System Administrator at the root of another organization."""
+    other = OrganizationFactory(name="Other Ltd", slug="other")
+    return MembershipFactory(organization=other, user__username="outsider").user

@@ -1,4 +1,4 @@
-"""Create the demo logins (and, later, demo organizations and legal entities). Safe to run twice."""
+"""Create the demo logins, the demo organization and its legal entities. Safe to run twice."""
 
 from __future__ import annotations
 
@@ -9,15 +9,44 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from connections.models import ConnectionAttempt, LegalEntity, Membership, Organization
+from connections.services.accounts import (
+    add_member,
+    add_org_unit,
+    create_legal_entity,
+    create_organization,
+)
+from connections.services.attempts import start_attempt
+from intacct.sandbox import SANDBOX_USER_ID, SANDBOX_USER_PASSWORD
+
 DEMO_USERS = [
     # username, password, staff and superuser, description
     ("admin", "demo-admin", True, "customer success staff (superuser, /admin/)"),
-    ("customer", "demo-customer", False, "customer administrator"),
+    ("customer", "demo-customer", False, "customer administrator (System Administrator at root)"),
+    ("member", "demo-member", False, "System Administrator whose home unit is not the root"),
+    ("clerk", "demo-clerk", False, "AP clerk at the root unit"),
+]
+
+DEMO_ORGANIZATION = ("Demo Co", "demo-co")
+ROOT_UNIT = "Head office"
+CHILD_UNIT = "Field office"
+DEMO_MEMBERS = [
+    # username, role, home unit
+    ("customer", Membership.Role.SYSTEM_ADMINISTRATOR, ROOT_UNIT),
+    ("member", Membership.Role.SYSTEM_ADMINISTRATOR, CHILD_UNIT),
+    ("clerk", Membership.Role.AP_CLERK, ROOT_UNIT),
+]
+# Legal entity → the sandbox company (scenario) it is connected to.
+DEMO_LEGAL_ENTITIES = [
+    ("Demo US (healthy)", "healthy-top"),
+    ("Demo UK (missing permission)", "missing-permissions"),
+    ("Demo CA (sender not authorized)", "sender-not-authorized"),
+    ("Demo AU (no custom field)", "no-custom-field"),
 ]
 
 
 class Command(BaseCommand):
-    help = "Create or reset the demo logins and print them."
+    help = "Create or reset the demo logins, create the demo organization, and print the logins."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -35,9 +64,13 @@ class Command(BaseCommand):
         with transaction.atomic():
             for username, password, is_staff, _ in DEMO_USERS:
                 ensure_user(username, password, is_staff=is_staff)
+            organization = ensure_demo_organization()
         self.stdout.write("Demo logins:")
         for username, password, _, description in DEMO_USERS:
             self.stdout.write(f"  {username:<10} / {password:<15} {description}")
+        self.stdout.write(f"Demo organization: {organization.name}")
+        for name, company_id in DEMO_LEGAL_ENTITIES:
+            self.stdout.write(f"  {name:<34} → sandbox company {company_id}")
 
 
 def ensure_user(username: str, password: str, *, is_staff: bool) -> None:
@@ -52,3 +85,38 @@ def ensure_user(username: str, password: str, *, is_staff: bool) -> None:
     user.is_superuser = is_staff
     user.email = user.email or f"{username}@example.com"
     user.save()
+
+
+def ensure_demo_organization() -> Organization:
+    """Demo Co with a root and a child unit, its members, and a legal entity per sandbox company,
+    each with a current attempt (a draft when first made; later progress is kept)."""
+    name, slug = DEMO_ORGANIZATION
+    organization = Organization.objects.filter(slug=slug).first() or create_organization(
+        name, slug=slug, root_unit_name=ROOT_UNIT
+    )
+    root = organization.units.root()
+    units = {root.name: root}
+    child = organization.units.filter(parent=root, name=CHILD_UNIT).first()
+    units[CHILD_UNIT] = child or add_org_unit(organization, CHILD_UNIT, parent=root)
+
+    users = get_user_model().objects.in_bulk(
+        [username for username, _, _ in DEMO_MEMBERS], field_name="username"
+    )
+    for username, role, unit_name in DEMO_MEMBERS:
+        add_member(organization, users[username], role=role, home_org_unit=units[unit_name])
+
+    customer = users["customer"]
+    for entity_name, company_id in DEMO_LEGAL_ENTITIES:
+        legal_entity = LegalEntity.objects.filter(
+            organization=organization, name=entity_name
+        ).first() or create_legal_entity(organization, entity_name, actor=customer)
+        if not ConnectionAttempt.objects.current().filter(legal_entity=legal_entity).exists():
+            start_attempt(
+                legal_entity,
+                actor=customer,
+                company_id=company_id,
+                user_id=SANDBOX_USER_ID,
+                password=SANDBOX_USER_PASSWORD,
+                endpoint=settings.INTACCT_ENDPOINT,
+            )
+    return organization

@@ -1,0 +1,62 @@
+"""The audit trail: every change to a connection is an AuditEvent, and none carries a secret."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from connections.crypto import Secret
+from connections.models import AuditEvent, LegalEntity, Organization
+
+__all__ = ["SecretInAuditDetail", "record"]
+
+# A key naming one of these is refused, wherever it is nested: a detail says *that* a password
+# changed (``fields=["password"]``), never what it is.
+SECRET_KEY_PATTERN = re.compile(
+    r"pass(word|wd|phrase)?|pwd|token|secret|credential|private|api[_-]?key|signature",
+    re.IGNORECASE,
+)
+
+
+class SecretInAuditDetail(ValueError):
+    """An audit detail looked like it carried a secret; nothing was recorded."""
+
+
+def record(
+    actor: Any,
+    action: str,
+    *,
+    organization: Organization,
+    legal_entity: LegalEntity | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    """Write one AuditEvent by ``actor`` (a user; anonymous or ``None`` for the system).
+    ``action`` is a dotted verb (``"attempt.started"``); ``detail``
+    holds JSON-able facts. Raises :class:`SecretInAuditDetail` if a key looks secret or a value
+    is a :class:`~connections.crypto.Secret`."""
+    _refuse_secrets(detail, path="detail")
+    if actor is not None and not actor.is_authenticated:
+        actor = None
+    return AuditEvent.objects.create(
+        actor=actor,
+        organization=organization,
+        legal_entity=legal_entity,
+        action=action,
+        detail=detail,
+    )
+
+
+def _refuse_secrets(value: Any, *, path: str) -> None:
+    if isinstance(value, Secret):
+        raise SecretInAuditDetail(f"{path} is a secret; audit details never hold secrets.")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if SECRET_KEY_PATTERN.search(str(key)):
+                raise SecretInAuditDetail(
+                    f"{path}.{key} looks like a secret; audit details never hold secrets."
+                )
+            _refuse_secrets(item, path=f"{path}.{key}")
+    elif isinstance(value, list | tuple | set | frozenset):
+        for index, item in enumerate(value):
+            _refuse_secrets(item, path=f"{path}[{index}]")
