@@ -180,6 +180,13 @@ def udd_object(object_name: str, label: str | None = None) -> ListObject:
 
 
 def get_object(name: str) -> ListObject:
-    """The catalog entry for ``name`` (case-insensitive); unknown names are taken as UDDs."""
+    """The catalog entry for ``name`` (case-insensitive).
+
+    An object not in the catalog is taken as a standard object with the usual system fields
+    (``RECORDNO``, ``NAME``, ``WHENMODIFIED``); user-defined dimensions are known only from
+    ``getDimensions``, so build those with :func:`udd_object`.
+    """
     found = LIST_OBJECTS.get(name.upper())
-    return found if found is not None else udd_object(name)
+    if found is not None:
+        return found
+    return ListObject(name.upper(), name.upper(), "RECORDNO", "NAME")

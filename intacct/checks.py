@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import protocol as p
-from .catalog import get_object
 from .client import Credentials, IntacctClient
 from .errors import (
     GUIDE_STEPS,
     STEP_TRANSIENT,
+    CompanyExpiredError,
     EntityError,
     GatewayError,
     IntacctError,
@@ -261,7 +261,7 @@ def verify(
             if obj == "LOCATIONENTITY":
                 probes[obj] = p.query(obj, list(ENTITY_FIELDS), page_size=p.MAX_QUERY_PAGE)
             else:
-                probes[obj] = p.query(obj, [get_object(obj).key_field], page_size=1)
+                probes[obj] = p.query(obj, ["RECORDNO"], page_size=1)
     perms_fn = p.get_user_permissions(creds.user_id)
     lookup_fn = p.lookup("APBILL")
     dims_fn = p.get_dimensions()
@@ -436,6 +436,8 @@ def _failure_message(step: str, err: IntacctError, detail: str) -> str:
         return f"{prefix}: {detail}"
     if isinstance(err, UserNotActiveError):
         return f"The web services user cannot sign in: {detail}"
+    if isinstance(err, CompanyExpiredError):
+        return f"The Intacct company has expired: {detail}"
     labels = {
         "sender_config": "Our Web Services sender credentials were refused",
         "ws_subscription": "The company is not subscribed to Web Services",

@@ -429,7 +429,9 @@ def classify(
         return make(SignInError)
 
     # result level
-    if status == "aborted" or "XL03000009" in numbers:
+    # XL03000009 also numbers plain function failures ("There was an error processing the
+    # function" around "Object definition X not found"): only a rollback text means aborted.
+    if status == "aborted" or "rolled back" in text:
         return make(TransactionAbortedError)
     if "PL04000005" in numbers or _has(text, _PERMISSION):
         return make(PermissionDeniedError)

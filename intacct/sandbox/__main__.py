@@ -1,0 +1,103 @@
+"""``python -m intacct.sandbox``: serve every scenario's company over HTTP.
+
+Prints the gateway URL, the well-known credentials and the companies, then serves until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import (
+    GATEWAY_PATH,
+    SANDBOX_SENDER_ID,
+    SANDBOX_SENDER_PASSWORD,
+    SANDBOX_USER_ID,
+    SANDBOX_USER_PASSWORD,
+)
+from .scenarios import DEFAULT_SCENARIO, SCENARIOS
+from .server import make_server, serve_forever
+from .world import DEFAULT_RECORDS, DEFAULT_SESSION_TTL, Sandbox
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m intacct.sandbox",
+        description="Emulate the Sage Intacct XML gateway with one company per scenario.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--scenario",
+        default=DEFAULT_SCENARIO,
+        type=lambda name: name.strip().replace("-", "_"),
+        choices=sorted(SCENARIOS),
+        help="scenario of the company called 'sandbox' (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--records", type=int, default=DEFAULT_RECORDS, help="records per list object"
+    )
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.0, help="fraction answered with HTTP 502/503"
+    )
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=0,
+        help="requests in flight per company before HTTP 429 (0 = unlimited)",
+    )
+    parser.add_argument(
+        "--session-ttl", type=float, default=DEFAULT_SESSION_TTL, help="session lifetime, seconds"
+    )
+    parser.add_argument(
+        "--mutate-every", type=float, default=0.0, help="mutate every company every S seconds"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for faults and mutations")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the sandbox server until interrupted."""
+    args = build_parser().parse_args(argv)
+    if args.records < 0:
+        print("--records must not be negative", file=sys.stderr)
+        return 2
+    sandbox = Sandbox(
+        records=args.records,
+        scenario=args.scenario,
+        latency_ms=args.latency_ms,
+        fault_rate=args.fault_rate,
+        max_concurrent=args.max_concurrent,
+        session_ttl=args.session_ttl,
+        seed=args.seed,
+    )
+    try:
+        server = make_server(sandbox, args.host, args.port, quiet=not args.verbose)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    if args.mutate_every > 0:
+        sandbox.start_mutating(args.mutate_every)
+    print(f"Intacct sandbox gateway: {server.url}{GATEWAY_PATH}")
+    print(f"  control endpoints:    {server.url}/sandbox/")
+    print(f"  sender:  {SANDBOX_SENDER_ID} / {SANDBOX_SENDER_PASSWORD}")
+    print(f"  user:    {SANDBOX_USER_ID} / {SANDBOX_USER_PASSWORD}")
+    print(f"  records: {args.records} per list object")
+    print("  companies:")
+    for company in sandbox.companies:
+        print(f"    {company.company_id:<24} {company.scenario.description}")
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        serve_forever(server)
+    finally:
+        sandbox.stop_mutating()
+    print("Sandbox stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""Every error the emulated gateway answers with: number, texts, and the level it sits at.
+
+Levels (see INTACCT.md §5): ``control`` = top-level ``errormessage`` after a failed control block,
+``authentication`` = ``operation/errormessage`` after a failed authentication, ``result`` = inside a
+function's ``result``.  Texts marked *unverified* were not confirmed by any capture; they are named
+here so tests and the product can refer to them.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import dataclass, replace
+
+__all__ = [
+    "AUTH_LEVEL",
+    "BAD_ENTITY_LEVEL",
+    "CONTROL_LEVEL",
+    "NO_SUBSCRIPTION_LEVEL",
+    "RESULT_LEVEL",
+    "GatewayError",
+    "bad_entity",
+    "demo_expired",
+    "generic_processing_error",
+    "get_api_session_failed",
+    "invalid_fields",
+    "invalid_request",
+    "invalid_session",
+    "login_failed",
+    "login_failed_401",
+    "module_not_subscribed",
+    "no_permission",
+    "no_subscription",
+    "partner_rejected",
+    "query_failed",
+    "rate_limited",
+    "read_more_failed",
+    "sender_not_authorized",
+    "transaction_rolled_back",
+    "unknown_object",
+    "unknown_object_query",
+    "unknown_user",
+    "unsupported_function",
+    "with_support_id",
+    "xml_parse_error",
+]
+
+CONTROL_LEVEL = "control"
+AUTH_LEVEL = "authentication"
+RESULT_LEVEL = "result"
+
+#: Unverified: the level of "company not subscribed to Web Services".  Chosen: authentication.
+NO_SUBSCRIPTION_LEVEL = AUTH_LEVEL
+#: Unverified: the level of a login naming an entity the user cannot use.  Chosen: authentication.
+BAD_ENTITY_LEVEL = AUTH_LEVEL
+
+
+@dataclass(frozen=True)
+class GatewayError:
+    """One ``error`` element.  ``short`` errors (gateway-level: GW-nnnn, XMLGW_JPP0002,
+    invalidRequest) carry only ``errorno`` and ``description``."""
+
+    errorno: str
+    description: str = ""
+    description2: str = ""
+    correction: str = ""
+    short: bool = False
+
+
+def _support_id(rng: random.Random) -> str:
+    alphabet = string.ascii_letters + string.digits
+    head = "".join(rng.choice(alphabet) for _ in range(5))
+    tail = "".join(rng.choice(alphabet + "-_") for _ in range(22))
+    return f"{head}EBXMLGW{rng.randrange(10**8, 10**9)}-AG%7E{tail}"
+
+
+def with_support_id(error: GatewayError, rng: random.Random) -> GatewayError:
+    """The error with `` [Support ID: …]`` appended to ``description2``, as real answers carry
+    (the ID is URL-encoded: ``~`` arrives as ``%7E``)."""
+    return replace(error, description2=f"{error.description2} [Support ID: {_support_id(rng)}]")
+
+
+# --- control level -----------------------------------------------------------------------------
+
+
+def xml_parse_error(detail: str) -> GatewayError:
+    """C-level XL03000003: the request is not well-formed or not a valid request document."""
+    return GatewayError("XL03000003", "", f"XML Parse schema error: {detail}")
+
+
+def partner_rejected() -> GatewayError:
+    """C-level XL03000006: wrong sender ID or sender password."""
+    return GatewayError("XL03000006", "", "Incorrect Intacct XML Partner ID or password.")
+
+
+def invalid_request() -> GatewayError:
+    """C-level ``invalidRequest`` (HTTP 400): the company ID is unknown."""
+    return GatewayError("invalidRequest", "Invalid Request", short=True)
+
+
+def login_failed_401() -> GatewayError:
+    """C-level XMLGW_JPP0002 (HTTP 401): the current gateway's answer to wrong user credentials."""
+    return GatewayError(
+        "XMLGW_JPP0002", "Sign-in information is incorrect. Please check your request.", short=True
+    )
+
+
+def rate_limited() -> GatewayError:
+    """C-level GW-0010 (HTTP 429): over the company's rate or concurrency limit."""
+    return GatewayError("GW-0010", "API rate limit exceeded", short=True)
+
+
+def demo_expired() -> GatewayError:
+    """C-level PL04000055: the company is an expired demo company."""
+    return GatewayError("PL04000055", "", "This company is a demo company and has expired.")
+
+
+# --- authentication level ----------------------------------------------------------------------
+
+
+def login_failed() -> GatewayError:
+    """A-level XL03000006: wrong user ID, password or company (classic answer)."""
+    return GatewayError("XL03000006", "", "Sign-in information is incorrect")
+
+
+def sender_not_authorized(sender_id: str, company_id: str) -> GatewayError:
+    """A-level XL03000006: the sender ID is missing from the company's Web Services
+    authorizations."""
+    return GatewayError(
+        "XL03000006",
+        "Invalid Web Services Authorization",
+        f"The sender ID '{sender_id}' is not authorized to make Web Services requests to "
+        f"company ID '{company_id}'.",
+        "Contact the company administrator to grant Web Services authorization to this sender ID.",
+    )
+
+
+def no_subscription() -> GatewayError:
+    """The company has no Web Services subscription (level: :data:`NO_SUBSCRIPTION_LEVEL`)."""
+    return GatewayError(
+        "XL03000006",
+        "",
+        "This company is not authorized for XML transactions. Please subscribe to the XML Gateway.",
+    )
+
+
+#: Unverified: the second text of a login naming an entity the user cannot use.
+BAD_ENTITY_DESCRIPTION2 = "Invalid entity ID '{entity}' for company '{company}'."
+
+
+def bad_entity(entity: str, company_id: str) -> GatewayError:
+    """A login naming an entity (``locationid``) that does not exist or is not allowed
+    (level: :data:`BAD_ENTITY_LEVEL`; texts unverified)."""
+    return GatewayError(
+        "XL03000006",
+        "Sign-in information is incorrect",
+        BAD_ENTITY_DESCRIPTION2.format(entity=entity, company=company_id),
+    )
+
+
+def invalid_session() -> GatewayError:
+    """A-level XL03000006: unknown or expired session id."""
+    return GatewayError("XL03000006", "", "Invalid session")
+
+
+# --- result level ------------------------------------------------------------------------------
+
+
+def no_permission(operation: str, object_name: str) -> GatewayError:
+    """R-level PL04000005: the user's role lacks the object.
+
+    ``operation`` is ``READ_BY_QUERY`` (readByQuery, object named in lower case, as captured),
+    ``QUERY`` (query) or ``READ`` (read), with the object as the request named it.
+    """
+    return GatewayError(
+        "PL04000005",
+        "",
+        f"You do not have permission for API operation {operation} on objects of type "
+        f"{object_name}",
+    )
+
+
+#: Unverified: the errorno of an object whose application the company does not subscribe to.
+MODULE_NOT_SUBSCRIBED_ERRORNO = "BL01001973"
+
+
+def module_not_subscribed(operation: str, object_name: str) -> GatewayError:
+    """R-level: the object belongs to an application the company does not subscribe to
+    (errorno :data:`MODULE_NOT_SUBSCRIBED_ERRORNO`, unverified; text as third-party clients
+    match it)."""
+    return GatewayError(
+        MODULE_NOT_SUBSCRIBED_ERRORNO,
+        "",
+        f"API operation '{operation}' cannot be performed on objects of type {object_name}",
+    )
+
+
+def unknown_object(object_name: str) -> GatewayError:
+    """R-level ``Query Failed``: no object of that name (readByQuery, read, lookup, inspect)."""
+    return GatewayError("Query Failed", "", f"Object definition {object_name} not found")
+
+
+def unknown_object_query(object_name: str) -> GatewayError:
+    """R-level: no object of that name, as a 2025 production capture of ``query`` shows it
+    (XL03000009 with "There was an error processing the function")."""
+    return GatewayError(
+        "XL03000009",
+        "There was an error processing the function",
+        f"Object definition {object_name} not found",
+    )
+
+
+def invalid_fields(names: list[str]) -> GatewayError:
+    """R-level: a field in ``fields``/``select`` does not exist (the message is the errorno)."""
+    return GatewayError(f"Invalid fields list {','.join(names)}")
+
+
+def query_failed(detail: str) -> GatewayError:
+    """R-level ``Query Failed`` for a malformed query or filter (texts unverified)."""
+    return GatewayError("Query Failed", "", detail)
+
+
+def read_more_failed(result_id: str) -> GatewayError:
+    """R-level: ``readMore`` with an unknown, exhausted or expired resultId."""
+    return GatewayError(
+        "readMore failed",
+        "",
+        f"Attempt to readMore with an invalid or expired resultId: {result_id}",
+    )
+
+
+def unknown_user(user_id: str) -> GatewayError:
+    """R-level BL03000025: ``getUserPermissions`` for a login ID that does not exist."""
+    return GatewayError(
+        "BL03000025",
+        "",
+        f"Login ID {user_id} does not exist.",
+        "Provide a valid USER.LOGINID value.",
+    )
+
+
+def get_api_session_failed(detail: str) -> GatewayError:
+    """R-level: ``getAPISession`` could not switch to the requested entity."""
+    return GatewayError("Get API Session Failed", "", detail)
+
+
+def generic_processing_error() -> GatewayError:
+    """R-level DL02000001: the generic "error processing the request"."""
+    return GatewayError("DL02000001", "Error", "There was an error processing the request.")
+
+
+def unsupported_function(name: str) -> GatewayError:
+    """R-level: a valid gateway function this emulator does not implement."""
+    return GatewayError("DL02000001", "Error", f"The function {name} is not available here.")
+
+
+def transaction_rolled_back() -> GatewayError:
+    """R-level XL03000009 added to every result of a failed ``transaction="true"`` operation."""
+    return GatewayError(
+        "XL03000009",
+        "",
+        "The entire transaction in this operation has been rolled back due to an error.",
+    )

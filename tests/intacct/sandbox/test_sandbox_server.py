@@ -1,0 +1,96 @@
+"""The threaded HTTP server and the command line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+
+from intacct.sandbox import GATEWAY_PATH, SANDBOX_SENDER_ID, SANDBOX_SENDER_PASSWORD
+from intacct.sandbox.server import serve_in_thread
+from intacct.sandbox.world import Sandbox
+
+
+def _request(company: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><request><control>'
+        f"<senderid>{SANDBOX_SENDER_ID}</senderid><password>{SANDBOX_SENDER_PASSWORD}</password>"
+        "<controlid>c</controlid><uniqueid>false</uniqueid><dtdversion>3.0</dtdversion></control>"
+        "<operation><authentication><login><userid>Beanworks</userid>"
+        f"<companyid>{company}</companyid><password>Sandbox-Pa55word</password></login>"
+        "</authentication><content><function controlid='f'><getAPISession/></function></content>"
+        "</operation></request>"
+    ).encode()
+
+
+def test_serve_in_thread_keeps_connections_alive():
+    url, stop = serve_in_thread(Sandbox(records=10, scenarios=["healthy_top"]))
+    try:
+        ports = set()
+
+        def remember(response: httpx.Response) -> None:
+            stream = response.extensions.get("network_stream")
+            if stream is not None:
+                ports.add(stream.get_extra_info("client_addr"))
+
+        with httpx.Client(base_url=url, event_hooks={"response": [remember]}) as client:
+            for _ in range(3):
+                r = client.post(GATEWAY_PATH, content=_request("healthy-top"))
+                assert r.status_code == 200
+                assert b"<status>success</status>" in r.content
+                assert f"<endpoint>{url}{GATEWAY_PATH}</endpoint>".encode() in r.content
+            assert client.get("/sandbox/").json()["status"] == "ok"
+        assert len(ports) == 1
+    finally:
+        stop()
+    stop()  # idempotent
+
+
+def test_command_line_serves_and_stops_on_ctrl_c():
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "intacct.sandbox",
+            "--port",
+            "0",
+            "--records",
+            "7",
+            "--scenario",
+            "no_role",
+            "--mutate-every",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("Intacct sandbox gateway: http://127.0.0.1:")
+        gateway = first.split(": ", 1)[1].strip()
+        base = gateway[: -len(GATEWAY_PATH)]
+        lines = []
+        while "Press Ctrl-C" not in (line := proc.stdout.readline()):
+            lines.append(line)
+        assert any("healthy-top" in line for line in lines)
+        health = httpx.get(f"{base}/sandbox/", timeout=5).json()
+        companies = {c["company_id"]: c for c in health["companies"]}
+        assert companies["sandbox"]["scenario"] == "no_role"
+        assert companies["healthy-top"]["records"]["VENDOR"] == 7
+        r = httpx.post(gateway, content=_request("sandbox"), timeout=5)
+        assert r.status_code == 200
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        assert "Sandbox stopped." in out
+        assert "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

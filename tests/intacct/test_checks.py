@@ -1,0 +1,194 @@
+"""The verification plan against every sandbox scenario: the right guide step fails, in one or two
+gateway requests, and the report says row by row what is granted or missing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from intacct.checks import FAILED, PASSED, SKIPPED, GuideNames, list_entities, verify
+from intacct.errors import GUIDE_STEPS
+from intacct.sandbox import get_scenario
+from intacct.sandbox.world import Sandbox
+
+from .conftest import ConnectFactory
+
+# company, entity, the first failed step (None = healthy)
+SCENARIOS = [
+    ("healthy-top", None, None),
+    ("healthy-multi", None, None),
+    ("healthy-multi", "E100", None),
+    ("no-subscription", None, "ws_subscription"),
+    ("sender-not-authorized", None, "sender_authorization"),
+    ("bad-password", None, "credentials"),
+    ("bad-password-401", None, "credentials"),
+    ("unknown-company", None, "credentials"),
+    ("missing-permissions", None, "role_permissions"),
+    ("no-role", None, "role_assignment"),
+    ("no-custom-field", None, "custom_field"),
+    ("wrong-custom-field-type", None, "custom_field"),
+    ("bad-entity", "E100", "entity"),
+    ("rate-limited", None, None),
+    ("flaky", None, None),
+    ("bad-sender-password", None, "sender_config"),
+    ("demo-expired", None, "ws_subscription"),
+]
+
+
+@pytest.mark.parametrize(("company", "entity", "failing"), SCENARIOS)
+def test_verify_names_the_failing_step(
+    connect: ConnectFactory, company: str, entity: str | None, failing: str | None
+) -> None:
+    report = verify(connect(company, entity))
+    first = report.first_failure
+    assert (first.step if first else None) == failing, report.to_json()["steps"]
+    assert report.ok is (failing is None)
+    assert [s.step for s in report.steps] == list(GUIDE_STEPS)
+    if first is not None:
+        assert first.remedy, "a failed step always says how to fix it"
+        later = report.steps[report.steps.index(first) + 1 :]
+        assert all(s.status != PASSED or s.step != first.step for s in later)
+
+
+@pytest.mark.parametrize("company", ["healthy-top", "healthy-multi", "missing-permissions"])
+def test_a_signed_in_company_is_verified_in_at_most_two_requests(
+    connect: ConnectFactory, company: str
+) -> None:
+    report = verify(connect(company))
+    assert 1 <= report.round_trips <= 2
+
+
+def test_a_company_without_user_defined_dimensions_takes_one_request(
+    connect: ConnectFactory, world: Sandbox
+) -> None:
+    no_udds = dataclasses.replace(get_scenario("healthy_top"), udds=())
+    world.company("healthy-top").set_scenario(no_udds)
+    report = verify(connect("healthy-top"))
+    assert report.round_trips == 1
+    udd = [r for r in report.permissions if r.key == "user_defined_dimensions"]
+    assert [r.status for r in udd] == ["not_applicable"]
+
+
+def test_verify_reports_missing_permissions_row_by_row(connect: ConnectFactory) -> None:
+    report = verify(connect("missing-permissions"))
+    by_key = {r.key: r for r in report.permissions}
+    assert {k for k, r in by_key.items() if r.status == "missing"} == {
+        "vendors",
+        "gl_accounts",
+        "ap_terms",
+    }
+    assert by_key["vendors"].objects == ["VENDOR"]
+    assert not by_key["vendors"].granted
+    assert by_key["departments"].granted
+    step = report.step("role_permissions")
+    assert step.status == FAILED
+    assert "Accounts Payable — Vendors" in step.message
+    assert report.step("role_assignment").status == PASSED
+
+
+def test_no_role_points_at_the_assignment_not_the_table(connect: ConnectFactory) -> None:
+    report = verify(connect("no-role"))
+    assert report.step("role_permissions").status == SKIPPED
+    assert report.step("role_assignment").status == FAILED
+    judged = [r for r in report.permissions if r.status in ("granted", "missing")]
+    assert judged and all(r.status == "missing" for r in judged)
+
+
+def test_modules_the_company_lacks_are_not_applicable_not_failures(
+    connect: ConnectFactory,
+) -> None:
+    report = verify(connect("healthy-top"))
+    statuses = {r.status for r in report.permissions}
+    assert "missing" not in statuses
+    assert "not_applicable" in statuses
+    assert report.ok
+
+
+def test_write_rights_come_from_get_user_permissions(connect: ConnectFactory) -> None:
+    report = verify(connect("healthy-top"))
+    by_key = {r.key: r for r in report.permissions}
+    assert by_key["bills"].status == "granted"
+    assert by_key["pay_bills"].status == "granted"
+    assert by_key["application_subscriptions"].status == "granted"
+
+
+def test_custom_field_found_with_url_type(connect: ConnectFactory) -> None:
+    report = verify(connect("healthy-top"))
+    cf = report.custom_field
+    assert cf is not None and cf.found and cf.type_ok
+    assert cf.field_id.upper() == "BEANWORKS"
+
+
+def test_wrong_custom_field_type_says_which_type(connect: ConnectFactory) -> None:
+    report = verify(connect("wrong-custom-field-type"))
+    step = report.step("custom_field")
+    assert step.status == FAILED
+    assert "TEXT" in step.message and "URL" in step.message
+
+
+def test_custom_field_id_comes_from_the_guide_names(connect: ConnectFactory) -> None:
+    names = GuideNames(custom_field_id="OTHERPRODUCT")
+    report = verify(connect("healthy-top"), names=names)
+    assert report.step("custom_field").status == FAILED
+    assert "OTHERPRODUCT" in report.step("custom_field").message
+
+
+def test_entities_are_listed_for_the_picker(connect: ConnectFactory) -> None:
+    report = verify(connect("healthy-multi"))
+    ids = [e["id"] for e in report.entities]
+    assert ids == ["E100", "E200", "E300"]
+    assert all(e["name"] for e in report.entities)
+    assert [e["id"] for e in list_entities(connect("healthy-multi", "E200"))] == ids
+
+
+def test_single_entity_company_lists_no_entities(connect: ConnectFactory) -> None:
+    assert list_entities(connect("healthy-top")) == []
+
+
+def test_unknown_entity_is_told_apart_from_wrong_credentials(connect: ConnectFactory) -> None:
+    entity_report = verify(connect("healthy-multi", "E999"))
+    assert entity_report.first_failure is not None
+    assert entity_report.first_failure.step == "entity"
+    # The same wrong entity with a wrong password is a credentials problem.
+    creds_report = verify(connect("healthy-multi", "E999", password="wrong"))
+    assert creds_report.first_failure is not None
+    assert creds_report.first_failure.step == "credentials"
+
+
+def test_sign_in_failure_lists_the_likely_causes_in_order(connect: ConnectFactory) -> None:
+    report = verify(connect("bad-password"))
+    remedy = report.step("credentials").remedy
+    positions = [
+        remedy.index(word)
+        for word in ("company ID", "Web Services user", "password", "locked out", "entity ID")
+    ]
+    assert positions == sorted(positions)
+
+
+def test_sender_failure_is_ours_and_says_so(connect: ConnectFactory) -> None:
+    report = verify(connect("bad-sender-password"))
+    first = report.first_failure
+    assert first is not None and first.step == "sender_config"
+    assert "ours to fix" in first.remedy
+
+
+def test_json_shape(connect: ConnectFactory) -> None:
+    data = verify(connect("missing-permissions")).to_json()
+    assert set(data) >= {"ok", "steps", "permissions", "entities", "round_trips"}
+    assert data["ok"] is False
+    for s in data["steps"]:
+        assert set(s) >= {"step", "status", "message", "errorno"}
+        assert s["status"] in ("passed", "failed", "skipped")
+    for r in data["permissions"]:
+        assert set(r) >= {"row", "objects", "granted", "status"}
+        assert r["status"] in ("granted", "missing", "not_applicable", "not_checked")
+        assert r["granted"] is (r["status"] == "granted")
+
+
+def test_fixing_the_company_turns_the_report_green(
+    connect: ConnectFactory, world: Sandbox
+) -> None:
+    assert not verify(connect("missing-permissions")).ok
+    world.set_scenario("missing-permissions", "healthy_top")
+    assert verify(connect("missing-permissions")).ok
