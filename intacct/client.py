@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import httpx
@@ -115,17 +116,18 @@ def validate_endpoint(url: str, allowed_hosts: Sequence[str] = ()) -> str:
     return url
 
 
-# One limiter per company for the whole process, shared by every client of that company.
-_limiters: dict[str, threading.BoundedSemaphore] = {}
+# One limiter per company (and gateway host) for the whole process, shared by every client of that
+# company configured with the same limit.
+_limiters: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}
 _limiters_lock = threading.Lock()
 
 
-def _limiter_for(company_id: str, size: int) -> threading.BoundedSemaphore:
-    key = company_id.strip().lower()
+def _limiter_for(endpoint: str, company_id: str, size: int) -> threading.BoundedSemaphore:
+    key = ((urlsplit(endpoint).hostname or "").lower(), company_id.strip().lower(), size)
     with _limiters_lock:
         sem = _limiters.get(key)
         if sem is None:
-            sem = _limiters[key] = threading.BoundedSemaphore(max(1, size))
+            sem = _limiters[key] = threading.BoundedSemaphore(size)
         return sem
 
 
@@ -161,7 +163,7 @@ class IntacctClient:
         self.max_response_bytes = max_response_bytes
         self.max_concurrency = max(1, max_concurrency)
         self._sleep = sleep
-        self._limiter = _limiter_for(credentials.company_id, self.max_concurrency)
+        self._limiter = _limiter_for(self.endpoint, credentials.company_id, self.max_concurrency)
         self._http = httpx.Client(
             transport=transport,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
@@ -303,31 +305,25 @@ class IntacctClient:
             len(content),
             elapsed,
         )
-        is_xml = content_type.startswith(_XML_TYPES) or content.lstrip()[:1] == b"<"
+        retry_after = _retry_after(http.headers.get("retry-after"))
+        # The official SDKs parse a 4xx/5xx answer as a gateway response when it is XML; anything
+        # else (an HTML error page from a proxy or CDN) is an HTTP-level failure.
+        is_xml = content_type.startswith(_XML_TYPES) or content.lstrip()[:5] == b"<?xml"
         if status >= 400 and not is_xml:
-            retry_after = _retry_after(http.headers.get("retry-after"))
-            if status == 429:
-                err = RateLimitError([], level="http", http_status=429)
-                err.retry_after = retry_after  # type: ignore[attr-defined]
-                raise err
-            if status == 401:
-                raise SignInError([], level="http", http_status=401)
-            if status >= 500:
-                raise ServerError(f"Intacct answered HTTP {status}", status_code=status)
-            raise TransportError(f"Intacct answered HTTP {status}", status_code=status)
+            _raise_http(status, retry_after)
         try:
             response = p.parse_response(
                 content, http_status=status, max_bytes=self.max_response_bytes
             )
         except ProtocolError:
-            if status >= 500:
-                raise ServerError(f"Intacct answered HTTP {status}", status_code=status) from None
+            if status >= 400:
+                _raise_http(status, retry_after)
             raise
         entity_given = isinstance(auth, p.Login) and bool(auth.entity_id)
         try:
             response.raise_for_status(entity_given=entity_given)
         except RateLimitError as err:
-            err.retry_after = _retry_after(http.headers.get("retry-after"))  # type: ignore[attr-defined]
+            err.retry_after = retry_after  # type: ignore[attr-defined]
             raise
         except IntacctError as err:
             logger.info(
@@ -465,6 +461,19 @@ class IntacctClient:
     def get_user_permissions(self, user_id: str | None = None) -> list[p.Policy]:
         """The effective permissions of ``user_id`` (default: the signed-in user)."""
         return p.policies_of(self.call(p.get_user_permissions(user_id or self.credentials.user_id)))
+
+
+def _raise_http(status: int, retry_after: float | None) -> NoReturn:
+    """Raise the error for an HTTP failure that carries no gateway document."""
+    if status == 429:
+        err = RateLimitError([], level="http", http_status=429)
+        err.retry_after = retry_after  # type: ignore[attr-defined]
+        raise err
+    if status == 401:
+        raise SignInError([], level="http", http_status=401)
+    if status >= 500:
+        raise ServerError(f"Intacct answered HTTP {status}", status_code=status)
+    raise TransportError(f"Intacct answered HTTP {status}", status_code=status)
 
 
 def _retry_after(value: str | None) -> float | None:

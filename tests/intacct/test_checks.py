@@ -92,7 +92,8 @@ def test_no_role_points_at_the_assignment_not_the_table(connect: ConnectFactory)
     assert report.step("role_permissions").status == SKIPPED
     assert report.step("role_assignment").status == FAILED
     judged = [r for r in report.permissions if r.status in ("granted", "missing")]
-    assert judged and all(r.status == "missing" for r in judged)
+    assert judged
+    assert all(r.status == "missing" for r in judged)
 
 
 def test_modules_the_company_lacks_are_not_applicable_not_failures(
@@ -116,7 +117,9 @@ def test_write_rights_come_from_get_user_permissions(connect: ConnectFactory) ->
 def test_custom_field_found_with_url_type(connect: ConnectFactory) -> None:
     report = verify(connect("healthy-top"))
     cf = report.custom_field
-    assert cf is not None and cf.found and cf.type_ok
+    assert cf is not None
+    assert cf.found
+    assert cf.type_ok
     assert cf.field_id.upper() == "BEANWORKS"
 
 
@@ -124,7 +127,8 @@ def test_wrong_custom_field_type_says_which_type(connect: ConnectFactory) -> Non
     report = verify(connect("wrong-custom-field-type"))
     step = report.step("custom_field")
     assert step.status == FAILED
-    assert "TEXT" in step.message and "URL" in step.message
+    assert "TEXT" in step.message
+    assert "URL" in step.message
 
 
 def test_custom_field_id_comes_from_the_guide_names(connect: ConnectFactory) -> None:
@@ -169,7 +173,8 @@ def test_sign_in_failure_lists_the_likely_causes_in_order(connect: ConnectFactor
 def test_sender_failure_is_ours_and_says_so(connect: ConnectFactory) -> None:
     report = verify(connect("bad-sender-password"))
     first = report.first_failure
-    assert first is not None and first.step == "sender_config"
+    assert first is not None
+    assert first.step == "sender_config"
     assert "ours to fix" in first.remedy
 
 
@@ -186,9 +191,7 @@ def test_json_shape(connect: ConnectFactory) -> None:
         assert r["granted"] is (r["status"] == "granted")
 
 
-def test_fixing_the_company_turns_the_report_green(
-    connect: ConnectFactory, world: Sandbox
-) -> None:
+def test_fixing_the_company_turns_the_report_green(connect: ConnectFactory, world: Sandbox) -> None:
     assert not verify(connect("missing-permissions")).ok
     world.set_scenario("missing-permissions", "healthy_top")
     assert verify(connect("missing-permissions")).ok

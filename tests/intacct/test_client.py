@@ -1,0 +1,457 @@
+"""The client against the sandbox: sessions, endpoint switching, retries, paging, concurrency,
+and logs that never carry a secret."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+import httpx
+import pytest
+from lxml import etree
+
+from intacct import protocol as p
+from intacct.client import Credentials, IntacctClient, validate_endpoint
+from intacct.errors import (
+    EndpointError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    SignInError,
+)
+from intacct.sandbox import (
+    GATEWAY_PATH,
+    SANDBOX_SENDER_PASSWORD,
+    SANDBOX_USER_PASSWORD,
+    make_app,
+    serve_in_thread,
+)
+from intacct.sandbox.world import Sandbox
+
+from .conftest import IN_PROCESS_HOST, ConnectFactory, credentials
+
+VENDOR_FIELDS = ["RECORDNO", "VENDORID", "NAME", "STATUS", "WHENMODIFIED"]
+
+
+class SleepRecorder:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def keys(records: list[dict[str, str]]) -> list[int]:
+    return [int(r["RECORDNO"]) for r in records]
+
+
+# --- endpoints ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.intacct.com/ia/xml/xmlgw.phtml",
+        "https://API.Intacct.com./ia/xml/xmlgw.phtml",
+        "https://eu.api.intacct.com/ia/xml/xmlgw.phtml",
+    ],
+)
+def test_intacct_endpoints_are_accepted(url: str) -> None:
+    assert validate_endpoint(url) == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/ia/xml/xmlgw.phtml",
+        "https://intacct.com.evil.example/ia/xml/xmlgw.phtml",
+        "https://notintacct.com/ia/xml/xmlgw.phtml",
+        "http://api.intacct.com/ia/xml/xmlgw.phtml",
+        "ftp://api.intacct.com/x",
+        "not a url",
+    ],
+)
+def test_other_endpoints_are_refused(url: str) -> None:
+    with pytest.raises(EndpointError):
+        validate_endpoint(url)
+
+
+def test_an_explicitly_allowed_host_may_use_http() -> None:
+    url = "http://127.0.0.1:8765/ia/xml/xmlgw.phtml"
+    assert validate_endpoint(url, ["127.0.0.1"]) == url
+
+
+def test_client_refuses_a_foreign_endpoint_before_sending_anything() -> None:
+    sent: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(500))
+    with pytest.raises(EndpointError):
+        IntacctClient(
+            credentials("healthy-top"), endpoint="https://evil.example/x", transport=transport
+        )
+    assert sent == []
+
+
+SESSION_ANSWER = """<?xml version="1.0" encoding="UTF-8"?>
+<response><control><status>success</status><senderid>BeanworksMPP</senderid>
+<controlid>c</controlid><uniqueid>false</uniqueid><dtdversion>3.0</dtdversion></control>
+<operation><authentication><status>success</status><userid>Beanworks</userid>
+<companyid>healthy-top</companyid><locationid></locationid>
+<sessiontimestamp>2026-11-25T10:00:00+00:00</sessiontimestamp>
+<sessiontimeout>2026-11-25T22:00:00+00:00</sessiontimeout></authentication>
+<result><status>success</status><function>getAPISession</function><controlid>{cid}</controlid>
+<data><api><sessionid>abc..</sessionid><endpoint>{endpoint}</endpoint><locationid></locationid>
+</api></data></result></operation></response>"""
+
+
+def test_a_session_endpoint_outside_intacct_is_refused() -> None:
+    """getAPISession names the endpoint for every later call; a foreign host never receives the
+    session id."""
+    hosts: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        cid = etree.fromstring(request.content).find(".//function").get("controlid")
+        body = SESSION_ANSWER.format(cid=cid, endpoint="https://evil.example/ia/xml/xmlgw.phtml")
+        return httpx.Response(200, content=body.encode(), headers={"content-type": "text/xml"})
+
+    client = IntacctClient(credentials("healthy-top"), transport=httpx.MockTransport(answer))
+    with pytest.raises(EndpointError):
+        client.session()
+    assert hosts == ["api.intacct.com"]
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+
+def test_login_then_every_call_uses_the_session_endpoint(connect: ConnectFactory) -> None:
+    client = connect("healthy-top")
+    session = client.session()
+    assert session.session_id.endswith("..")
+    assert session.endpoint == f"http://{IN_PROCESS_HOST}{GATEWAY_PATH}"
+    client.call(p.query("VENDOR", ["RECORDNO"], page_size=1))
+    client.call(p.query("CLASS", ["RECORDNO"], page_size=1))
+    assert client.round_trips == 3  # one getAPISession, then two calls on the session
+    assert client.session() is session
+
+
+def test_entity_level_session(connect: ConnectFactory) -> None:
+    assert connect("healthy-multi", "E200").session().location_id == "E200"
+
+
+def test_invalid_session_signs_in_again_once(connect: ConnectFactory, world: Sandbox) -> None:
+    client = connect("healthy-top")
+    first = client.session()
+    world.drop_session(first.session_id)
+    result = client.call(p.query("VENDOR", ["RECORDNO"], page_size=1))
+    assert result.ok
+    assert client.session().session_id != first.session_id
+    assert client.round_trips == 4  # login, failed call, login again, the call again
+
+
+def test_wrong_password_raises_sign_in_error(connect: ConnectFactory) -> None:
+    with pytest.raises(SignInError) as info:
+        connect("healthy-top", password="wrong").session()
+    assert info.value.level == "authentication"
+    assert info.value.step == "credentials"
+    assert info.value.errorno == "XL03000006"
+
+
+def test_a_failed_function_leaves_the_others_alone(connect: ConnectFactory) -> None:
+    client = connect("missing-permissions")
+    ok_fn = p.query("DEPARTMENT", ["RECORDNO"], page_size=1)
+    denied_fn = p.query("VENDOR", ["RECORDNO"], page_size=1)
+    response = client.send([ok_fn, denied_fn])
+    assert response.result_for(ok_fn.controlid).ok
+    with pytest.raises(PermissionDeniedError) as info:
+        response.result_for(denied_fn.controlid).raise_for_status()
+    assert info.value.errorno == "PL04000005"
+    assert info.value.step == "role_permissions"
+
+
+# --- paging -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def big_world() -> Sandbox:
+    return Sandbox(records=4500)
+
+
+@pytest.fixture
+def big(big_world: Sandbox) -> Callable[..., IntacctClient]:
+    transport = httpx.WSGITransport(app=make_app(big_world))
+
+    def factory(company: str = "healthy-top", **options: object) -> IntacctClient:
+        options.setdefault("sleep", lambda _s: None)
+        return IntacctClient(
+            credentials(company),
+            endpoint=f"http://{IN_PROCESS_HOST}{GATEWAY_PATH}",
+            allowed_hosts=[IN_PROCESS_HOST],
+            transport=transport,
+            **options,
+        )  # type: ignore[arg-type]
+
+    return factory
+
+
+def test_query_pages_by_offset_at_2000(
+    big: Callable[..., IntacctClient], big_world: Sandbox
+) -> None:
+    with big() as client:
+        pages = list(client.query_pages("VENDOR", VENDOR_FIELDS))
+    assert [len(pg.records) for pg in pages] == [2000, 2000, 500]
+    assert pages[0].totalcount == 4500
+    got = [k for pg in pages for k in keys(pg.records)]
+    assert sorted(got) == sorted(big_world.snapshot("healthy-top", "VENDOR"))
+    assert len(got) == len(set(got))
+
+
+def test_read_by_query_then_read_more(
+    big: Callable[..., IntacctClient], big_world: Sandbox
+) -> None:
+    with big() as client:
+        pages = list(client.read_by_query_pages("VENDOR", VENDOR_FIELDS))
+        trips = client.round_trips
+    assert [len(pg.records) for pg in pages] == [1000] * 4 + [500]
+    assert sorted(k for pg in pages for k in keys(pg.records)) == sorted(
+        big_world.snapshot("healthy-top", "VENDOR")
+    )
+    assert trips == 1 + 5  # the session, then readByQuery and four readMore
+
+
+def test_filtered_query_returns_only_changes(
+    big: Callable[..., IntacctClient], big_world: Sandbox
+) -> None:
+    company = big_world.company("healthy-top")
+    before = company.snapshot("VENDOR")
+    newest = max(_when(v) for v in before.values() if v)
+    company.mutate(changes=7, adds=3, objects=["VENDOR"])
+    after = company.snapshot("VENDOR")
+    touched = {k for k, v in after.items() if before.get(k) != v}
+    assert len(touched) == 10
+    since = p.Filter.cond("greaterthan", "WHENMODIFIED", newest.strftime(WHEN))
+    with big() as client:
+        changed = keys(list(client.iter_records("VENDOR", VENDOR_FIELDS, filter=since)))
+    expected = {k for k, v in after.items() if v and _when(v) > newest}
+    assert set(changed) == expected
+    assert touched <= expected
+
+
+WHEN = "%m/%d/%Y %H:%M:%S"
+
+
+def _when(text: str) -> datetime:
+    return datetime.strptime(text, WHEN)
+
+
+def test_read_many_keys_in_one_request(big: Callable[..., IntacctClient]) -> None:
+    with big() as client:
+        client.session()
+        before = client.round_trips
+        wanted = [str(n) for n in range(1, 251)]
+        records = client.read("VENDOR", wanted, VENDOR_FIELDS)
+        assert client.round_trips - before == 1
+    assert sorted(keys(records)) == list(range(1, 251))
+
+
+def test_flaky_gateway_still_yields_every_record_once(
+    big: Callable[..., IntacctClient], big_world: Sandbox
+) -> None:
+    sleeps = SleepRecorder()
+    with big("flaky", sleep=sleeps, max_retries=8) as client:
+        got = [
+            k for r in client.iter_records("VENDOR", VENDOR_FIELDS) for k in [int(r["RECORDNO"])]
+        ]
+        for _ in range(3):
+            got_again = keys(list(client.iter_records("CLASS", ["RECORDNO"])))
+            assert len(got_again) == len(set(got_again))
+    assert sorted(got) == sorted(big_world.snapshot("flaky", "VENDOR"))
+
+
+def test_rate_limited_gateway_backs_off_and_completes(
+    big: Callable[..., IntacctClient], big_world: Sandbox
+) -> None:
+    sleeps = SleepRecorder()
+    with big("rate-limited", sleep=sleeps) as client:
+        got = keys(list(client.iter_records("VENDOR", VENDOR_FIELDS)))
+    assert sorted(got) == sorted(big_world.snapshot("rate-limited", "VENDOR"))
+    assert sleeps.delays, "429 answers were retried after a pause"
+
+
+# --- retries ------------------------------------------------------------------------------------
+
+
+def _always(
+    status: int, calls: list[int], headers: dict[str, str] | None = None
+) -> httpx.MockTransport:
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(
+            status,
+            content=b"<html>down</html>",
+            headers={"content-type": "text/html", **(headers or {})},
+        )
+
+    return httpx.MockTransport(answer)
+
+
+def _login_client(
+    transport: httpx.BaseTransport, sleep: SleepRecorder, **kw: object
+) -> IntacctClient:
+    return IntacctClient(credentials("healthy-top"), transport=transport, sleep=sleep, **kw)  # type: ignore[arg-type]
+
+
+def test_5xx_is_retried_with_exponential_backoff_and_jitter() -> None:
+    calls: list[int] = []
+    sleeps = SleepRecorder()
+    client = _login_client(
+        _always(503, calls), sleeps, max_retries=3, backoff_initial=1.0, backoff_max=3.0
+    )
+    with pytest.raises(ServerError):
+        client.send([p.get_dimensions()], login=client.credentials.login())
+    assert len(calls) == 4
+    assert len(sleeps.delays) == 3
+    for delay, cap in zip(sleeps.delays, [1.0, 2.0, 3.0], strict=True):
+        assert 0 <= delay <= cap
+
+
+def test_524_is_retried_for_reads_but_never_for_writes() -> None:
+    calls: list[int] = []
+    client = _login_client(_always(524, calls), SleepRecorder(), max_retries=2)
+    with pytest.raises(ServerError):
+        client.send([p.get_dimensions()], login=client.credentials.login())
+    assert len(calls) == 3
+
+    calls.clear()
+    create = p.Function(
+        "create", etree.fromstring("<create><CLASS><CLASSID>X</CLASSID></CLASS></create>")
+    )
+    with pytest.raises(ServerError):
+        client.send([create], login=client.credentials.login())
+    assert len(calls) == 1
+
+
+def test_429_honours_retry_after() -> None:
+    calls: list[int] = []
+    sleeps = SleepRecorder()
+    client = _login_client(
+        _always(429, calls, {"retry-after": "2"}),
+        sleeps,
+        max_retries=1,
+        backoff_initial=0.1,
+        backoff_max=10,
+    )
+    with pytest.raises(RateLimitError):
+        client.send([p.get_dimensions()], login=client.credentials.login())
+    assert sleeps.delays == [pytest.approx(2.0)]
+
+
+def test_retries_are_bounded(connect: ConnectFactory) -> None:
+    calls: list[int] = []
+    client = _login_client(_always(502, calls), SleepRecorder(), max_retries=4)
+    with pytest.raises(ServerError):
+        client.send([p.get_dimensions()], login=client.credentials.login())
+    assert len(calls) == 5
+
+
+# --- concurrency --------------------------------------------------------------------------------
+
+
+def _pull_in_threads(client: IntacctClient, n: int) -> None:
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            list(client.iter_records("CLASS", ["RECORDNO"], page_size=10))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def test_the_company_limit_keeps_requests_under_the_gateway_cap() -> None:
+    world = Sandbox(records=60, max_concurrent=2, latency_ms=15)
+    transport = httpx.WSGITransport(app=make_app(world))
+    sleeps = SleepRecorder()
+    limited = IntacctClient(
+        credentials("healthy-multi"),
+        endpoint=f"http://{IN_PROCESS_HOST}{GATEWAY_PATH}",
+        allowed_hosts=[IN_PROCESS_HOST],
+        transport=transport,
+        max_concurrency=2,
+        sleep=sleeps,
+    )
+    _pull_in_threads(limited, 6)
+    assert sleeps.delays == [], "no request was refused with 429"
+
+    unlimited_sleeps = SleepRecorder()
+    unlimited = IntacctClient(
+        credentials("healthy-multi"),
+        endpoint=f"http://{IN_PROCESS_HOST}{GATEWAY_PATH}",
+        allowed_hosts=[IN_PROCESS_HOST],
+        transport=transport,
+        max_concurrency=6,
+        sleep=unlimited_sleeps,
+        max_retries=20,
+    )
+    _pull_in_threads(unlimited, 6)
+    assert unlimited_sleeps.delays, "without the limit the gateway's cap is hit"
+
+
+# --- logs ---------------------------------------------------------------------------------------
+
+
+def test_logs_carry_function_names_and_never_secrets(
+    connect: ConnectFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="intacct")
+    client = connect("flaky", max_retries=10)
+    session = client.session()
+    for _ in range(5):
+        client.call(p.query("VENDOR", ["RECORDNO"], page_size=5))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "query" in text
+    for secret in (SANDBOX_USER_PASSWORD, SANDBOX_SENDER_PASSWORD, session.session_id):
+        assert secret not in text
+    assert SANDBOX_USER_PASSWORD not in repr(client.credentials)
+    assert SANDBOX_USER_PASSWORD not in repr(client)
+
+
+# --- over real HTTP -----------------------------------------------------------------------------
+
+
+def test_over_real_http(live_gateway: str, live_world: Sandbox) -> None:
+    with IntacctClient(
+        credentials("healthy-multi"), endpoint=live_gateway, allowed_hosts=["127.0.0.1"]
+    ) as client:
+        records = list(client.iter_records("VENDOR", VENDOR_FIELDS, show_private=True))
+        dims = client.get_dimensions()
+        fields = client.lookup("APBILL")
+    assert sorted(keys(records)) == sorted(live_world.snapshot("healthy-multi", "VENDOR"))
+    assert {d.object_name for d in dims if d.user_defined} == {"PROGRAM", "FUND"}
+    assert any(f.is_custom and f.id == "BEANWORKS" for f in fields)
+
+
+def test_a_limit_of_one_still_completes_over_real_http() -> None:
+    world = Sandbox(records=10)
+    base, stop = serve_in_thread(world)
+    try:
+        creds = Credentials(
+            "BeanworksMPP",
+            SANDBOX_SENDER_PASSWORD,
+            "healthy-top",
+            "Beanworks",
+            SANDBOX_USER_PASSWORD,
+        )
+        with IntacctClient(
+            creds, endpoint=base + GATEWAY_PATH, allowed_hosts=["127.0.0.1"], max_concurrency=1
+        ) as one:
+            assert len(list(one.iter_records("CLASS", ["RECORDNO"]))) == 10
+    finally:
+        stop()
