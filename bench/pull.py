@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -74,8 +75,9 @@ def credentials() -> Credentials:
     )
 
 
-def run_ours(endpoint: str, fields: list[str]) -> tuple[int, float, float]:
-    """(a): records, seconds, peak RSS in MB of the `python -m intacct pull` process."""
+def run_ours(endpoint: str, fields: list[str]) -> tuple[int, float, float, float]:
+    """(a): records, seconds of the whole process, seconds of the pull itself (as the command
+    reports it: sign-in to last record, without interpreter start-up), peak RSS in MB."""
     env = dict(
         os.environ, BENCH_SENDER_PW=SANDBOX_SENDER_PASSWORD, BENCH_USER_PW=SANDBOX_USER_PASSWORD
     )
@@ -87,7 +89,6 @@ def run_ours(endpoint: str, fields: list[str]) -> tuple[int, float, float]:
         OBJECT,
         "--fields",
         ",".join(fields),
-        "--quiet",
         "--endpoint",
         endpoint,
         "--allow-endpoint",
@@ -104,16 +105,21 @@ def run_ours(endpoint: str, fields: list[str]) -> tuple[int, float, float]:
         "BENCH_USER_PW",
     ]
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
+    assert proc.stderr is not None
     lines = 0
     for chunk in iter(lambda: proc.stdout.read(1 << 20), b""):  # type: ignore[union-attr]
         lines += chunk.count(b"\n")
+    progress = proc.stderr.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
     if status != 0:
-        raise SystemExit(f"python -m intacct pull failed with status {status}")
-    return lines, elapsed, usage.ru_maxrss / 1024
+        raise SystemExit(f"python -m intacct pull failed with status {status}: {progress}")
+    # The last progress line: "VENDOR: N records in S.SSs (…/s, R requests)"
+    match = re.search(r"records in ([0-9.]+)s", progress.rsplit("\r", 1)[-1])
+    pull_seconds = float(match.group(1)) if match else elapsed
+    return lines, elapsed, pull_seconds, usage.ru_maxrss / 1024
 
 
 def run_sdk(endpoint: str, fields: list[str]) -> tuple[int, float, int]:
@@ -180,26 +186,34 @@ def main() -> None:
     proc, endpoint = start_sandbox(args.records)
     try:
         c_n, c_s, c_req = run_ceiling(endpoint, fields, args.records)
-        a_n, a_s, a_rss = run_ours(endpoint, fields)
+        a_n, a_s, a_pull, a_rss = run_ours(endpoint, fields)
         b = None if args.skip_sdk else run_sdk(endpoint, fields)
     finally:
         proc.terminate()
         proc.wait(10)
     rows = [
-        ("(a) python -m intacct pull", a_n, a_s, "-"),
+        ("(a) python -m intacct pull, whole process", a_n, a_s, "-"),
+        ("(a) the pull itself (sign-in to last record)", a_n, a_pull, "-"),
         ("(c) bare HTTP + lxml (ceiling)", c_n, c_s, c_req),
     ]
     if b:
         rows.insert(1, ("(b) sageintacctsdk get_all_generator", b[0], b[1], b[2]))
     print(f"\nVENDOR, {args.records:,} records, {len(fields)} fields, sandbox over loopback")
-    print(f"{'method':40} {'records':>9} {'seconds':>8} {'records/s':>10} {'requests':>9}")
+    print(f"{'method':46} {'records':>9} {'seconds':>8} {'records/s':>10} {'requests':>9}")
     for name, n, s, req in rows:
-        print(f"{name:40} {n:>9,} {s:>8.2f} {n / s:>10,.0f} {req!s:>9}")
-    a_rate, c_rate = a_n / a_s, c_n / c_s
+        print(f"{name:46} {n:>9,} {s:>8.2f} {n / s:>10,.0f} {req!s:>9}")
+    a_rate, a_pull_rate, c_rate = a_n / a_s, a_n / a_pull, c_n / c_s
     print(f"\npeak RSS of (a): {a_rss:.1f} MB")
-    print(f"(a) / ceiling (c): {a_rate / c_rate:.2f}  (target >= 0.8)")
+    print(
+        f"(a) / ceiling (c): {a_rate / c_rate:.2f} whole process, "
+        f"{a_pull_rate / c_rate:.2f} the pull itself  (target >= 0.8)"
+    )
     if b:
-        print(f"(a) / sageintacctsdk (b): {a_rate / (b[0] / b[1]):.1f}  (target >= 10)")
+        b_rate = b[0] / b[1]
+        print(
+            f"(a) / sageintacctsdk (b): {a_rate / b_rate:.1f} whole process, "
+            f"{a_pull_rate / b_rate:.1f} the pull itself  (target >= 10)"
+        )
     if a_n != args.records or c_n != args.records or (b and b[0] != args.records):
         print("WARNING: a method did not read every record")
 

@@ -30,6 +30,7 @@ import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -88,12 +89,25 @@ class Credentials:
 
 @dataclass
 class Page:
-    """One page of list data."""
+    """One page of list data: ``records`` (dicts of field → text) are built on first use."""
 
-    records: list[dict[str, str]]
+    result: p.Result = field(repr=False)
     totalcount: int | None
     numremaining: int
     offset: int
+    count: int
+
+    @classmethod
+    def of(cls, result: p.Result, offset: int) -> Page:
+        return cls(result, result.totalcount, result.numremaining or 0, offset, result.record_count)
+
+    @property
+    def records(self) -> list[dict[str, str]]:
+        return self.result.records
+
+    def json_lines(self) -> str:
+        """The page as JSON lines, straight from the XML (see ``Result.json_lines``)."""
+        return self.result.json_lines()
 
 
 def validate_endpoint(url: str, allowed_hosts: Sequence[str] = ()) -> str:
@@ -373,7 +387,12 @@ class IntacctClient:
         page_size: int = p.MAX_QUERY_PAGE,
         show_private: bool = False,
     ) -> Iterator[Page]:
-        """Every page of a ``query``, by offset, fetching the next page while the caller works."""
+        """Every page of a ``query``, in order, by offset.
+
+        Up to ``max_concurrency`` pages are fetched ahead while the caller works on the current
+        one.  Offset paging cannot see records inserted before the current offset while it runs;
+        a sync detects those with a key listing afterwards.
+        """
 
         def fetch(offset: int) -> Page:
             fn = p.query(
@@ -385,15 +404,9 @@ class IntacctClient:
                 offset=offset,
                 show_private=show_private,
             )
-            result = self.call(fn)
-            return Page(result.records, result.totalcount, result.numremaining or 0, offset)
+            return Page.of(self.call(fn), offset)
 
-        def next_offset(page: Page) -> int | None:
-            if page.numremaining <= 0 or not page.records:
-                return None
-            return page.offset + len(page.records)
-
-        yield from _prefetching(fetch, 0, next_offset)
+        yield from _offset_pages(fetch, self.max_concurrency)
 
     def read_by_query_pages(
         self,
@@ -415,12 +428,12 @@ class IntacctClient:
                 fn = p.read_more(state["result_id"] or "")
             result = self.call(fn)
             state["result_id"] = result.result_id or state["result_id"]
-            return Page(result.records, result.totalcount, result.numremaining or 0, offset)
+            return Page.of(result, offset)
 
         def next_offset(page: Page) -> int | None:
-            if page.numremaining <= 0 or not page.records or not state["result_id"]:
+            if page.numremaining <= 0 or not page.count or not state["result_id"]:
                 return None
-            return page.offset + len(page.records)
+            return page.offset + page.count
 
         yield from _prefetching(fetch, 0, next_offset)
 
@@ -483,6 +496,36 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+def _offset_pages(fetch: Callable[[int], Page], window: int) -> Iterator[Page]:
+    """Yield offset pages in order with up to ``window`` requests in flight."""
+    pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="intacct-page")
+    try:
+        first = fetch(0)
+        stride = first.count
+        end = stride + first.numremaining  # where the set ends, as far as we know
+        pending: deque[Future[Page]] = deque()
+        next_offset = stride
+
+        def schedule() -> None:
+            nonlocal next_offset
+            while stride and len(pending) < window and next_offset < end:
+                pending.append(pool.submit(fetch, next_offset))
+                next_offset += stride
+
+        schedule()
+        yield first
+        while pending:
+            page = pending.popleft().result()
+            page_end = page.offset + page.count
+            # The set may have grown or shrunk since the first page: follow what Intacct says now.
+            end = page_end if page.numremaining == 0 else max(end, page_end + page.numremaining)
+            schedule()
+            if page.count:
+                yield page
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _prefetching(

@@ -15,10 +15,13 @@ real captures differ (``resultId``/``resultid``, ``Type``/``type``, record eleme
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Any
 
 from lxml import etree
@@ -391,16 +394,25 @@ def _function(name: str, el: etree._Element, controlid: str | None) -> Function:
 
 # --- parsing ------------------------------------------------------------------------------------
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    dtd_validation=False,
-    huge_tree=False,
-    remove_comments=True,
-    remove_pis=True,
-    collect_ids=False,
-)
+_PARSER_OPTIONS: dict[str, bool] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+    "collect_ids": False,
+}
+# lxml releases the GIL while parsing only with a parser per thread (lxml FAQ, "threading").
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = etree.XMLParser(**_PARSER_OPTIONS)
+    return parser
 
 
 def _parse_xml(body: bytes, max_bytes: int) -> etree._Element:
@@ -410,7 +422,7 @@ def _parse_xml(body: bytes, max_bytes: int) -> etree._Element:
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise ProtocolError("Response carries a DTD or entity declaration; refused")
     try:
-        root = etree.fromstring(body, parser=_PARSER)
+        root = etree.fromstring(body, parser=_parser())
     except etree.XMLSyntaxError as exc:
         raise ProtocolError(f"Response is not well-formed XML: {exc}") from None
     if root is None:
@@ -506,6 +518,17 @@ def element_to_record(el: etree._Element) -> dict[str, str]:
     return record
 
 
+_HAS_NESTED_FIELDS = etree.XPath("boolean(*/*/*)")
+_json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _records(data: etree._Element) -> list[dict[str, str]]:
+    if not _HAS_NESTED_FIELDS(data):
+        # Flat records (the usual case): one dict comprehension per record, no recursion.
+        return [{c.tag: c.text or "" for c in r} for r in data]
+    return [element_to_record(r) for r in data if isinstance(r.tag, str)]
+
+
 @dataclass(frozen=True)
 class Control:
     """The response's control block."""
@@ -545,12 +568,50 @@ class Result:
     offset: int | None = None
     result_id: str | None = None
     key: str | None = None
-    records: list[dict[str, str]] = field(default_factory=list)
     data: etree._Element | None = field(default=None, repr=False, compare=False)
+    _records: list[dict[str, str]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def ok(self) -> bool:
         return self.status == "success"
+
+    @property
+    def is_list(self) -> bool:
+        """Whether the payload is records (readByQuery, readMore, query, read …)."""
+        return self.data is not None and _is_list_function(self.function)
+
+    @property
+    def records(self) -> list[dict[str, str]]:
+        """The records as dicts of field → text, built on first use."""
+        if self._records is None:
+            self._records = _records(self.data) if self.is_list and self.data is not None else []
+        return self._records
+
+    @property
+    def record_count(self) -> int:
+        """How many records the page holds, without building them."""
+        if self._records is not None:
+            return len(self._records)
+        if not self.is_list or self.data is None:
+            return 0
+        return len([r for r in self.data if isinstance(r.tag, str)])
+
+    def json_lines(self) -> str:
+        """The records as JSON lines (one object per record, ``\n``-terminated), written straight
+        from the XML: the fast path for streaming output."""
+        if self._records is not None or not self.is_list or self.data is None:
+            return "".join(_json_dumps(r) + "\n" for r in self.records)
+        if _HAS_NESTED_FIELDS(self.data):
+            return "".join(_json_dumps(r) + "\n" for r in self.records)
+        enc = encode_basestring
+        return "".join(
+            [
+                "{" + ",".join([enc(c.tag) + ":" + enc(c.text or "") for c in r]) + "}\n"
+                for r in self.data
+            ]
+        )
 
     def error(self) -> GatewayError | None:
         """The classified error of a failed or aborted result, else ``None``."""
@@ -701,8 +762,6 @@ def _parse_result(el: etree._Element) -> Result:
         result.numremaining = _int_attr(data, "numremaining")
         result.offset = _int_attr(data, "offset")
         result.result_id = _attr(data, "resultid") or None
-        if _is_list_function(function):
-            result.records = [element_to_record(r) for r in data if isinstance(r.tag, str)]
     return result
 
 
@@ -836,6 +895,6 @@ def to_plain(result: Result) -> dict[str, Any]:
         "totalcount": result.totalcount,
         "numremaining": result.numremaining,
         "result_id": result.result_id,
-        "records": len(result.records),
+        "records": result.record_count,
         "errors": [e.as_dict() for e in result.errors],
     }
