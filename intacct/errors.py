@@ -344,6 +344,7 @@ _USER_NOT_ACTIVE = (
     "user is disabled",
 )
 _ENTITY = ("entity", "location id", "locationid", "invalid location")
+_ENTITY_STRONG = ("invalid entity", "entity id", "invalid location", "location id", "locationid")
 _SIGN_IN = (
     "sign-in information is incorrect",
     "sign in information is incorrect",
@@ -422,7 +423,7 @@ def classify(
             return make(SenderNotAuthorizedError)
         if _has(text, _USER_NOT_ACTIVE):
             return make(UserNotActiveError)
-        if entity_given and _has(text, _ENTITY):
+        if _has(text, _ENTITY_STRONG) or (entity_given and _has(text, _ENTITY)):
             return make(EntityError)
         if _has(text, _DEMO_EXPIRED):
             return make(CompanyExpiredError)

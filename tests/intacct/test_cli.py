@@ -9,12 +9,15 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
-from intacct.__main__ import main
+from intacct import protocol as p
+from intacct.__main__ import explain, main
 from intacct.sandbox import SANDBOX_SENDER_ID, SANDBOX_SENDER_PASSWORD, SANDBOX_USER_PASSWORD
 from intacct.sandbox.world import Sandbox
 
+from .conftest import credentials
 from .test_checks import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,15 +126,70 @@ def test_pull_since_reads_only_changes(
     assert len(capsys.readouterr().out.splitlines()) == company.count("CLASS")
 
 
-@pytest.mark.parametrize(
-    ("company", "step"),
-    [("bad-password", "credentials"), ("no-role", "role_permissions")],
-)
-def test_pull_failure_names_the_guide_step(
-    env: None, live_gateway: str, capsys: pytest.CaptureFixture[str], company: str, step: str
+# What pulling VENDOR does in each scenario: None = every record arrives.
+PULL_OUTCOMES = [
+    ("healthy-top", None, None),
+    ("healthy-multi", None, None),
+    ("healthy-multi", "E200", None),
+    ("no-subscription", None, "ws_subscription"),
+    ("sender-not-authorized", None, "sender_authorization"),
+    ("bad-password", None, "credentials"),
+    ("bad-password-401", None, "credentials"),
+    ("unknown-company", None, "credentials"),
+    ("missing-permissions", None, "role_permissions"),
+    ("no-role", None, "role_permissions"),
+    ("no-custom-field", None, None),
+    ("wrong-custom-field-type", None, None),
+    ("bad-entity", "E100", "entity"),
+    ("rate-limited", None, None),
+    ("flaky", None, None),
+    ("bad-sender-password", None, "sender_config"),
+    ("demo-expired", None, "ws_subscription"),
+]
+
+
+@pytest.mark.parametrize(("company", "entity", "step"), PULL_OUTCOMES)
+def test_pull_in_every_scenario(
+    env: None,
+    live_gateway: str,
+    capsys: pytest.CaptureFixture[str],
+    company: str,
+    entity: str | None,
+    step: str | None,
 ) -> None:
-    assert main(["pull", "VENDOR", *connection_args(live_gateway, company)]) == 1
-    assert f"guide step: {step}" in capsys.readouterr().err
+    code = main(["pull", "VENDOR", "--quiet", *connection_args(live_gateway, company, entity)])
+    captured = capsys.readouterr()
+    if step is None:
+        assert code == 0, captured.err
+        assert captured.out.count("\n") > 0
+    else:
+        assert code == 1
+        assert f"guide step: {step}" in captured.err
+        assert captured.out == ""
+
+
+@pytest.mark.parametrize(("company", "entity", "failing"), SCENARIOS)
+def test_explain_a_raw_answer_from_every_scenario(
+    live_gateway: str, tmp_path: Path, company: str, entity: str | None, failing: str | None
+) -> None:
+    """Save what the gateway answers to a sign-in, then ask ``explain`` what it means."""
+    if company in ("rate-limited", "flaky"):
+        pytest.skip("their answers vary by design; the client's retry tests cover them")
+    creds = credentials(company, entity=entity)
+    body = p.build_request(
+        sender_id=creds.sender_id,
+        sender_password=creds.sender_password,
+        auth=creds.login(),
+        functions=[p.get_api_session()],
+    )
+    answer = httpx.post(live_gateway, content=body, headers={"Content-Type": "application/xml"})
+    saved = tmp_path / "answer.xml"
+    saved.write_bytes(answer.content)
+    data = explain(saved.read_bytes(), answer.status_code)
+    expected = {"role_permissions": None, "role_assignment": None, "custom_field": None}
+    # A sign-in alone proves nothing about the role or the custom field.
+    assert data["step"] == expected.get(failing or "", failing)
+    assert data["ok"] is (data["step"] is None)
 
 
 def test_command_line_runs_as_a_module(live_gateway: str) -> None:

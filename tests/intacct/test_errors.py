@@ -246,24 +246,29 @@ def test_unverified_invalid_query_syntax_is_a_plain_result_error(entry: ErrorDet
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "names_the_entity"),
     [
-        "Invalid entity ID E100",
-        "The location ID E100 is invalid.",
-        "Invalid Location ID",
-        "You do not have access to entity E100.",
-        "Sign-in information is incorrect. The locationid E100 is not valid.",
+        ("Invalid entity ID E100", True),
+        ("The location ID E100 is invalid.", True),
+        ("Invalid Location ID", True),
+        ("You do not have access to entity E100.", False),
+        ("Sign-in information is incorrect. The locationid E100 is not valid.", True),
     ],
 )
-def test_unverified_invalid_entity_is_an_entity_error_when_an_entity_was_given(text: str) -> None:
+def test_unverified_invalid_entity_is_an_entity_error(text: str, names_the_entity: bool) -> None:
     """Unverified (no capture; level and number unknown).  The classification is deliberately
-    broad: several wordings, which with an entity in the sign-in point at the entity step and
-    without one stay a plain sign-in failure."""
+    broad: several wordings point at the entity step when the sign-in carried an entity; a text
+    that names an entity or location ID outright does so even when the caller did not say (a
+    saved answer given to ``explain``); a vaguer mention without an entity stays a sign-in
+    failure."""
     entry = err("XL03000006", description2=text)
     with_entity = classified(entry, "authentication", entity_given=True)
     check(with_entity, e.EntityError, "entity", "authentication")
     without_entity = classified(entry, "authentication")
-    check(without_entity, e.SignInError, "credentials", "authentication")
+    if names_the_entity:
+        check(without_entity, e.EntityError, "entity", "authentication")
+    else:
+        check(without_entity, e.SignInError, "credentials", "authentication")
 
 
 def test_plain_sign_in_failure_with_an_entity_stays_a_sign_in_error() -> None:

@@ -428,7 +428,7 @@ def test_authentication_failure_wins_over_results() -> None:
 
 def test_entity_worded_sign_in_failure_needs_an_entity_to_be_an_entity_error() -> None:
     body = fixture("auth_sign_in_incorrect.xml").replace(
-        b"Sign-in information is incorrect", b"Invalid entity ID E100"
+        b"Sign-in information is incorrect", b"You do not have access to entity E100"
     )
     response = p.parse_response(body)
     with pytest.raises(SignInError):
