@@ -337,7 +337,7 @@ class IntacctClient:
         try:
             response.raise_for_status(entity_given=entity_given)
         except RateLimitError as err:
-            err.retry_after = retry_after  # type: ignore[attr-defined]
+            err.retry_after = retry_after
             raise
         except IntacctError as err:
             logger.info(
@@ -480,7 +480,7 @@ def _raise_http(status: int, retry_after: float | None) -> NoReturn:
     """Raise the error for an HTTP failure that carries no gateway document."""
     if status == 429:
         err = RateLimitError([], level="http", http_status=429)
-        err.retry_after = retry_after  # type: ignore[attr-defined]
+        err.retry_after = retry_after
         raise err
     if status == 401:
         raise SignInError([], level="http", http_status=401)

@@ -204,6 +204,8 @@ class RateLimitError(GatewayError):
 
     step = STEP_TRANSIENT
     transient = True
+    #: Seconds the gateway asked us to wait (``Retry-After``), when it said.
+    retry_after: float | None = None
 
 
 class ServiceUnavailableError(GatewayError):
