@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from django.db.models import Prefetch
+
 from connections.models import (
     ApiSyncProfile,
     CheckResult,
     ConnectionAttempt,
     LegalEntity,
+    LegalEntityQuerySet,
+    Organization,
     Step,
     StepState,
     VerificationRun,
@@ -67,3 +71,82 @@ def api_sync_profile_status(legal_entity: LegalEntity) -> ApiSyncProfile.Status:
     """``ready`` once customer success created an enabled profile; ``waiting`` before."""
     enabled = ApiSyncProfile.objects.filter(legal_entity=legal_entity, enabled=True).exists()
     return ApiSyncProfile.Status.READY if enabled else ApiSyncProfile.Status.WAITING
+
+
+# --- Verification, the API Sync Profile and the overview of every legal entity -------------------
+
+
+def active_run(attempt: ConnectionAttempt) -> VerificationRun | None:
+    """The attempt's queued or running verification, if any (there is at most one)."""
+    return attempt.runs.filter(state__in=VerificationRun.ACTIVE).first()
+
+
+def latest_run(attempt: ConnectionAttempt) -> VerificationRun | None:
+    """The attempt's newest verification, whatever its state."""
+    return attempt.runs.order_by("-created_at", "-pk").first()
+
+
+def last_checked_run(attempt: ConnectionAttempt) -> VerificationRun | None:
+    """The newest run that reached Intacct's verdict (passed or failed; an ``error`` run proved
+    nothing)."""
+    return (
+        attempt.runs.filter(state__in=(VerificationRun.State.PASSED, VerificationRun.State.FAILED))
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def granted_sync_objects(run: VerificationRun) -> list[str]:
+    """The objects SmartSync may pull according to ``run``: those of every list row of the
+    permission table (each user-defined dimension included) that the run found granted."""
+    names: list[str] = []
+    results = run.results.filter(
+        kind=CheckResult.Kind.PERMISSION,
+        key__in=_LIST_ROW_KEYS,
+        outcome=CheckResult.Outcome.GRANTED,
+    ).order_by("position")
+    for result in results:
+        names.extend(name for name in result.object_names if name not in names)
+    return names
+
+
+def current_step(states: list[StepState]) -> Step | None:
+    """Where an attempt stands: its first failed step in guide order; else the first pending step
+    after the furthest step done (acknowledged or verified); ``None`` when every step is done."""
+    ordered = sorted(states, key=lambda state: _STEP_ORDER.get(state.step, len(_STEP_ORDER)))
+    failed = next((s for s in ordered if s.status == StepState.Status.FAILED), None)
+    if failed is not None:
+        return Step(failed.step)
+    done = (StepState.Status.ACKNOWLEDGED, StepState.Status.VERIFIED)
+    furthest = max((i for i, s in enumerate(ordered) if s.status in done), default=-1)
+    pending = next((s for s in ordered[furthest + 1 :] if s.status not in done), None)
+    if pending is None:
+        pending = next((s for s in ordered if s.status not in done), None)
+    return Step(pending.step) if pending is not None else None
+
+
+def legal_entities_overview(organization: Organization | None = None) -> LegalEntityQuerySet:
+    """Every legal entity (of ``organization`` when given) with its organization, API Sync
+    Profile, current attempt (``current_attempts``) and that attempt's steps, in a constant
+    number of queries."""
+    queryset = LegalEntity.objects.select_related("organization", "api_sync_profile")
+    if organization is not None:
+        queryset = queryset.filter(organization=organization)
+    current = Prefetch(
+        "attempts",
+        queryset=ConnectionAttempt.objects.current().prefetch_related("steps"),
+        to_attr="current_attempts",
+    )
+    return queryset.prefetch_related(current).order_by("organization__slug", "name")
+
+
+_STEP_ORDER = {step.value: index for index, step in enumerate(Step)}
+
+__all__ += [
+    "active_run",
+    "current_step",
+    "granted_sync_objects",
+    "last_checked_run",
+    "latest_run",
+    "legal_entities_overview",
+]

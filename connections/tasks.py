@@ -6,7 +6,13 @@ import logging
 
 from celery import shared_task
 
+from connections.services.verification import expire_stale_runs, run_verification
+
 logger = logging.getLogger(__name__)
+
+# A verification makes at most a few gateway requests of 30 s each, with two retries.
+VERIFY_SOFT_TIME_LIMIT = 5 * 60
+VERIFY_TIME_LIMIT = 6 * 60
 
 
 @shared_task  # type: ignore[untyped-decorator]  # celery ships no type hints
@@ -14,3 +20,20 @@ def ping() -> str:
     """Prove that a worker takes tasks from the broker."""
     logger.info("pong")
     return "pong"
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=VERIFY_SOFT_TIME_LIMIT,
+    time_limit=VERIFY_TIME_LIMIT,
+)
+def verify_connection(run_id: int) -> None:
+    """Verify the queued VerificationRun ``run_id``; nothing to do if it is gone or claimed."""
+    run_verification(run_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def expire_stale_verifications() -> int:
+    """Finish as ``error`` the verifications whose worker was lost."""
+    return expire_stale_runs()

@@ -1,0 +1,97 @@
+"""The entity picker: the entities Intacct lists for an attempt's company, signed in at top level.
+
+Nothing is cached: the list is asked for each time (it is one request), so no copy of what the
+credentials opened outlives the request.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from connections import audit
+from connections.models import ConnectionAttempt, Step, step_for_intacct
+from connections.services.verification import client_for, guide_names
+from intacct.checks import list_entities, remedy_for
+from intacct.errors import STEP_TRANSIENT, EndpointError, IntacctError, UnknownCompanyError
+
+__all__ = ["EntityListError", "list_entities_for"]
+
+logger = logging.getLogger(__name__)
+
+
+class EntityListError(Exception):
+    """Intacct did not list the entities. ``message`` says why in plain words and names the
+    guide step that fixes it; ``step`` is that wizard step (``None``: try again later, or ours to
+    fix)."""
+
+    def __init__(self, message: str, *, step: Step | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.step = step
+
+
+def list_entities_for(attempt: ConnectionAttempt) -> list[dict[str, str]]:
+    """``[{"id", "name", "status"}]`` for the attempt's company (empty without multi-entity);
+    :class:`EntityListError` when Intacct refuses or cannot be reached."""
+    try:
+        with client_for(attempt, entity_id=False) as client:
+            return list_entities(client)
+    except EndpointError:
+        logger.error(
+            "entity list for attempt %s: the endpoint is not allowed (INTACCT_ALLOWED_ENDPOINT_HOSTS)",
+            attempt.public_id,
+        )
+        raise EntityListError(
+            "This connection's Intacct address is not one we send credentials to. This is ours "
+            "to fix, not yours: we have been alerted."
+        ) from None
+    except IntacctError as err:
+        raise EntityListError(_message(attempt, err), step=step_for_intacct(err.step)) from None
+
+
+def _message(attempt: ConnectionAttempt, err: IntacctError) -> str:
+    names = guide_names()
+    step = err.step or "credentials"
+    if step == STEP_TRANSIENT:
+        return (
+            "Intacct could not be reached or did not answer in time, so the entities could not be "
+            "listed. Nothing was lost: try again in a few minutes, or type the entity ID."
+        )
+    if step == "sender_config":
+        _alert_sender_config(attempt, err)
+        return (
+            "Intacct refused our own Web Services sender credentials. This is our configuration, "
+            "not yours: we have been alerted and will fix it. You can type the entity ID meanwhile."
+        )
+    wizard = step_for_intacct(step) or Step.CREDENTIALS
+    if isinstance(err, UnknownCompanyError):
+        what = "Intacct does not know this company ID"
+    else:
+        what = "Intacct refused the sign-in"
+    return (
+        f"{what}, so the entities could not be listed. See the guide step "
+        f"“{wizard.label}”: {remedy_for(step, names)}"
+    )
+
+
+def _alert_sender_config(attempt: ConnectionAttempt, err: IntacctError) -> None:
+    errorno = getattr(err, "errorno", None)
+    logger.error(
+        "Intacct refused our Web Services sender ID %s (errorno %s) listing the entities of legal "
+        "entity %s: check INTACCT_SENDER_ID and INTACCT_SENDER_PASSWORD",
+        settings.INTACCT_SENDER_ID,
+        errorno or "none",
+        attempt.legal_entity.public_id,
+    )
+    audit.record(
+        None,
+        "verification.sender_config_failed",
+        organization=attempt.legal_entity.organization,
+        legal_entity=attempt.legal_entity,
+        attempt=attempt.public_id,
+        sender_id=settings.INTACCT_SENDER_ID,
+        errorno=errorno,
+        during="entity_list",
+    )
