@@ -18,7 +18,7 @@ CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv run test lint format typecheck soak bench clean distclean
+.PHONY: help venv run test lint format typecheck soak bench vendor clean distclean
 
 help:
 	@echo "make run        start the app at $(URL) (web, worker, beat, sandbox; Ctrl-C stops all)"
@@ -28,6 +28,7 @@ help:
 	@echo "make typecheck  mypy"
 	@echo "make soak       long-running tests (pytest -m soak)"
 	@echo "make bench      bench/pull.py --records $(RECORDS)"
+	@echo "make vendor     refresh static/vendor/ (Pico CSS) from npm, at the version package.json pins"
 	@echo "make clean      remove var/ (database, broker), collected static files and caches"
 	@echo "make distclean  clean, and remove $(VENV)"
 
@@ -75,6 +76,12 @@ soak: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/pull.py --records $(RECORDS)
+
+# Pico CSS comes from the npm registry at the exact version in package.json / package-lock.json;
+# its minified file is committed under static/vendor/ and served by WhiteNoise (never a CDN).
+vendor:
+	npm ci --no-audit --no-fund
+	npm run vendor
 
 clean:
 	rm -rf var staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -6,11 +6,19 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from connections import audit
+from connections.crypto import Secret
 from connections.models import ConnectionAttempt, LegalEntity, Step, StepState
 
-__all__ = ["start_attempt"]
+__all__ = [
+    "ACKNOWLEDGEABLE_STEPS",
+    "acknowledge_step",
+    "ensure_current_attempt",
+    "save_credentials",
+    "start_attempt",
+]
 
 
 @transaction.atomic
@@ -64,3 +72,163 @@ def start_attempt(
         superseded=previous,
     )
     return attempt
+
+
+#: Steps a person can confirm with "I've done this" (the API Sync Profile is customer success's,
+#: and SmartSync proves itself).
+ACKNOWLEDGEABLE_STEPS: tuple[Step, ...] = (
+    Step.PRE_CONNECTION,
+    Step.WS_SUBSCRIPTION,
+    Step.WS_USER,
+    Step.ROLE_PERMISSIONS,
+    Step.ROLE_ASSIGNMENT,
+    Step.SENDER_AUTHORIZATION,
+    Step.CUSTOM_FIELD,
+)
+
+#: Credential fields whose change is audited by name (the password only as "changed").
+CREDENTIAL_FIELDS = ("integration_type", "company_id", "entity_id", "user_id")
+
+
+def ensure_current_attempt(legal_entity: LegalEntity, *, actor: Any = None) -> ConnectionAttempt:
+    """The legal entity's current attempt, started (as a draft) if it has none. Safe to run
+    twice."""
+    attempt = ConnectionAttempt.objects.current().filter(legal_entity=legal_entity).first()
+    if attempt is not None:
+        return attempt
+    return start_attempt(legal_entity, actor=actor)
+
+
+@transaction.atomic
+def acknowledge_step(
+    attempt: ConnectionAttempt, step: str, *, actor: Any = None, via: str = "wizard"
+) -> StepState:
+    """A person says they did ``step``: pending or failed becomes acknowledged; a verified step
+    stays verified (Intacct's proof outranks a click) but records who confirmed it. Safe to run
+    twice."""
+    if step not in ACKNOWLEDGEABLE_STEPS:
+        raise ValueError(f"{step!r} is not a step a person acknowledges.")
+    state, _ = StepState.objects.select_for_update().get_or_create(attempt=attempt, step=step)
+    previous = state.status
+    if previous == StepState.Status.ACKNOWLEDGED:
+        return state
+    if previous != StepState.Status.VERIFIED:
+        state.status = StepState.Status.ACKNOWLEDGED
+    state.acknowledged_by = actor if actor is not None and actor.is_authenticated else None
+    state.acknowledged_at = timezone.now()
+    state.save()
+    audit.record(
+        actor,
+        "step.acknowledged",
+        organization=attempt.legal_entity.organization,
+        legal_entity=attempt.legal_entity,
+        attempt=attempt.public_id,
+        step=step,
+        previous_status=previous,
+        via=via,
+    )
+    return state
+
+
+@transaction.atomic
+def save_credentials(
+    attempt: ConnectionAttempt,
+    *,
+    actor: Any = None,
+    integration_type: str,
+    company_id: str,
+    entity_id: str,
+    user_id: str,
+    password: str = "",
+) -> ConnectionAttempt:
+    """Store what the customer entered on the credentials step; a blank ``password`` keeps the
+    stored one.
+
+    An attempt Intacct already verified is history: changed credentials start a new current
+    attempt (the steps people confirmed are carried over). Otherwise the attempt is updated in
+    place and goes back to draft until the next check. Returns the attempt now current; nothing
+    is written (and the same attempt returned) when nothing changed.
+    """
+    values = {
+        "integration_type": integration_type,
+        "company_id": company_id,
+        "entity_id": entity_id
+        if integration_type == ConnectionAttempt.IntegrationType.ENTITY_LEVEL
+        else "",
+        "user_id": user_id,
+    }
+    changed = [name for name in CREDENTIAL_FIELDS if getattr(attempt, name) != values[name]]
+    password_changed = bool(password) and Secret(password) != attempt.password
+    if password_changed:
+        changed.append("password")
+    if not changed:
+        return attempt
+
+    legal_entity = attempt.legal_entity
+    if attempt.state == ConnectionAttempt.State.VERIFIED:
+        new_attempt = start_attempt(
+            legal_entity,
+            actor=actor,
+            password=password or attempt.password,
+            endpoint=attempt.endpoint,
+            **values,
+        )
+        _carry_over_acknowledgements(attempt, new_attempt)
+        _mark_credentials_entered(new_attempt, actor)
+        audit.record(
+            actor,
+            "attempt.credentials_changed",
+            organization=legal_entity.organization,
+            legal_entity=legal_entity,
+            attempt=new_attempt.public_id,
+            replaces=attempt.public_id,
+            fields=changed,
+        )
+        return new_attempt
+
+    for name, value in values.items():
+        setattr(attempt, name, value)
+    if password_changed:
+        attempt.password = password
+    if attempt.state == ConnectionAttempt.State.FAILED:
+        attempt.state = ConnectionAttempt.State.DRAFT
+    attempt.full_clean()
+    attempt.save()
+    _mark_credentials_entered(attempt, actor)
+    audit.record(
+        actor,
+        "attempt.credentials_changed",
+        organization=legal_entity.organization,
+        legal_entity=legal_entity,
+        attempt=attempt.public_id,
+        fields=changed,
+    )
+    return attempt
+
+
+def _mark_credentials_entered(attempt: ConnectionAttempt, actor: Any) -> None:
+    """Entering the credentials is the person's part of step 7; the check proves the rest."""
+    StepState.objects.update_or_create(
+        attempt=attempt,
+        step=Step.CREDENTIALS,
+        defaults={
+            "status": StepState.Status.ACKNOWLEDGED,
+            "reason": "",
+            "errorno": "",
+            "acknowledged_by": actor if actor is not None and actor.is_authenticated else None,
+            "acknowledged_at": timezone.now(),
+        },
+    )
+
+
+def _carry_over_acknowledgements(old: ConnectionAttempt, new: ConnectionAttempt) -> None:
+    """What people confirmed on the Intacct side stays confirmed on the new attempt; what
+    Intacct proved must be proved again with the new credentials."""
+    confirmed = old.steps.filter(step__in=ACKNOWLEDGEABLE_STEPS, acknowledged_at__isnull=False)
+    for state in confirmed:
+        StepState.objects.filter(attempt=new, step=state.step).update(
+            status=StepState.Status.ACKNOWLEDGED,
+            acknowledged_by_id=state.acknowledged_by_id,
+            acknowledged_at=state.acknowledged_at,
+            updated_at=timezone.now(),
+        )

@@ -1,8 +1,20 @@
-// Shared page behaviour. htmx itself comes from django-htmx ({% htmx_script %}).
+// Shared page behaviour, all of it optional: every page works without JavaScript.
+// htmx itself comes from django-htmx ({% htmx_script %}).
 (function () {
   "use strict";
 
-  // htmx leaves the page unchanged when a request fails; say so instead of failing silently.
+  // Elements marked .js-only (copy and pick buttons) show only when this script runs.
+  document.documentElement.classList.add("js");
+
+  function announce(text) {
+    var region = document.getElementById("announcer");
+    if (!region || !text) return;
+    region.textContent = "";
+    window.setTimeout(function () { region.textContent = text; }, 50);
+  }
+
+  // --- Failed htmx requests: say so instead of failing silently. -----------------------------
+
   function showRequestError(message) {
     var banner = document.getElementById("request-error");
     if (!banner) return;
@@ -10,6 +22,14 @@
     banner.hidden = false;
   }
 
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    // A boosted page that answers 403/404 is a page to show (e.g. "you cannot open the wizard").
+    var status = event.detail.xhr.status;
+    if (event.detail.boosted && (status === 403 || status === 404 || status === 410)) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
   document.addEventListener("htmx:responseError", function (event) {
     showRequestError("The server could not complete that request (HTTP " + event.detail.xhr.status + "). Please try again.");
   });
@@ -20,4 +40,97 @@
     var banner = document.getElementById("request-error");
     if (banner) banner.hidden = true;
   });
+
+  // A region that changed state says so to screen readers (once per new state).
+  var lastAnnounced = "";
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var root = event.detail.elt;
+    var source = root && root.matches && root.matches("[data-announce]") ? root : document.querySelector("#result[data-announce]");
+    if (!source) return;
+    var text = source.getAttribute("data-announce");
+    if (text && text !== lastAnnounced) {
+      lastAnnounced = text;
+      announce(text);
+    }
+  });
+
+  // --- Copy buttons: the value stays selectable text without JavaScript. -----------------------
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    // Plain http (development): the old way.
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "absolute";
+    area.style.left = "-9999px";
+    document.body.appendChild(area);
+    area.select();
+    try {
+      document.execCommand("copy");
+    } finally {
+      document.body.removeChild(area);
+    }
+    return Promise.resolve();
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    event.preventDefault();
+    var text = button.getAttribute("data-copy");
+    copyText(text).then(function () {
+      button.classList.add("copied");
+      button.textContent = "Copied";
+      announce("Copied " + text);
+      window.setTimeout(function () {
+        button.classList.remove("copied");
+        button.textContent = "Copy";
+      }, 2000);
+    });
+  });
+
+  // --- The entity picker fills the Entity ID field and chooses Entity-level. --------------------
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-pick-entity]");
+    if (!button) return;
+    event.preventDefault();
+    var form = button.closest("form");
+    var field = form && form.querySelector("[name=entity_id]");
+    if (!field) return;
+    field.value = button.getAttribute("data-pick-entity");
+    var entityLevel = form.querySelector("input[name=integration_type][value=entity_level]");
+    if (entityLevel) entityLevel.checked = true;
+    field.focus();
+    announce("Entity " + field.value + " chosen.");
+  });
+
+  // --- Checklist ticks are remembered in this browser only. -------------------------------------
+
+  function rememberKey(box) {
+    return "checklist:" + window.location.pathname + ":" + box.getAttribute("data-remember");
+  }
+
+  function restoreTicks(root) {
+    var boxes = (root || document).querySelectorAll("input[data-remember]");
+    boxes.forEach(function (box) {
+      try {
+        box.checked = window.localStorage.getItem(rememberKey(box)) === "1";
+      } catch (error) { /* storage unavailable: ticks last for the page only */ }
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.matches || !box.matches("input[data-remember]")) return;
+    try {
+      window.localStorage.setItem(rememberKey(box), box.checked ? "1" : "0");
+    } catch (error) { /* see above */ }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { restoreTicks(document); });
+  document.addEventListener("htmx:load", function (event) { restoreTicks(event.detail.elt); });
 })();

@@ -1,0 +1,333 @@
+"""The wizard's forms: what a person types, checked with messages that say what to enter instead.
+
+IDs are trimmed (a trailing space in the company ID is a classic cause of "Sign-in information is
+incorrect"). Warnings do not block saving; they are shown beside the field (``form.warnings``).
+The password is never rendered back; left blank it keeps the stored one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+from connections.models import ConnectionAttempt, HandoffLink, LegalEntity, Organization
+
+__all__ = [
+    "CredentialsForm",
+    "HandoffLinkForm",
+    "LegalEntityForm",
+    "PreConnectionForm",
+]
+
+ID_MAX_LENGTH = 100
+PASSWORD_MAX_LENGTH = 256
+ID_PATTERN = re.compile(r"[A-Za-z0-9._-]+")
+USER_ID_PATTERN = re.compile(r"[A-Za-z0-9._@-]+")
+CONSOLE_PATTERN = re.compile(r"console", re.IGNORECASE)
+
+TOP_LEVEL = ConnectionAttempt.IntegrationType.TOP_LEVEL
+ENTITY_LEVEL = ConnectionAttempt.IntegrationType.ENTITY_LEVEL
+
+
+class WarningsMixin:
+    """Non-blocking advice per field: ``form.warnings[name]`` is a list of sentences."""
+
+    warnings: dict[str, list[str]]
+
+    def add_warning(self, name: str, message: str) -> None:
+        self.warnings.setdefault(name, []).append(message)
+
+
+def _check_id(value: str, what: str, pattern: re.Pattern[str], allowed: str) -> None:
+    """Length and characters of an Intacct ID; the value is already trimmed."""
+    if len(value) > ID_MAX_LENGTH:
+        raise forms.ValidationError(
+            f"The {what} is at most {ID_MAX_LENGTH} characters; this one has {len(value)}.",
+            code="max_length",
+        )
+    if any(character.isspace() for character in value):
+        raise forms.ValidationError(
+            f"The {what} cannot contain spaces. Copy it again from Intacct, without spaces.",
+            code="space",
+        )
+    if not pattern.fullmatch(value):
+        raise forms.ValidationError(
+            f"The {what} can contain only {allowed}.",
+            code="characters",
+        )
+
+
+class CredentialsForm(WarningsMixin, forms.Form):
+    """Step 7: how we sign in to the customer's Intacct company."""
+
+    integration_type = forms.ChoiceField(
+        label="Integration type",
+        choices=ConnectionAttempt.IntegrationType.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose Top-level or Entity-level."},
+    )
+    company_id = forms.CharField(
+        label="Company ID",
+        # No max_length here: the clean method says how long it was, with a specific message.
+        help_text="The Company ID part of the Intacct login (Company -> Company Info shows it).",
+        error_messages={
+            "required": "Enter the company ID: the Company ID part of the Intacct login."
+        },
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"}
+        ),
+    )
+    entity_id = forms.CharField(
+        label="Entity ID",
+        required=False,
+        help_text="Entity-level only: the entity's ID as Company -> Entities lists it. "
+        "Leave it blank for a top-level connection.",
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "autocapitalize": "off",
+                "list": "entity-options",
+            }
+        ),
+    )
+    user_id = forms.CharField(
+        label="Web Services user ID",
+        help_text="The User ID of the Web Services user created in step 2.",
+        error_messages={"required": "Enter the Web Services user ID."},
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"}
+        ),
+    )
+    password = forms.CharField(
+        label="Web Services user password",
+        required=False,
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        error_messages={
+            "max_length": f"The password is at most {PASSWORD_MAX_LENGTH} characters.",
+        },
+    )
+
+    def __init__(self, *args: Any, has_password: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.warnings = {}
+        self.has_password = has_password
+        self.fields["user_id"].initial = settings.INTACCT_GUIDE["WS_USER_ID"]
+        self.fields["integration_type"].initial = TOP_LEVEL
+        if has_password:
+            self.fields[
+                "password"
+            ].help_text = (
+                "A password is saved. Leave this blank to keep it; type a new one to replace it."
+            )
+        else:
+            self.fields["password"].help_text = "The password of the Web Services user."
+
+    @classmethod
+    def for_attempt(
+        cls, attempt: ConnectionAttempt | None, data: Any = None, **kwargs: Any
+    ) -> CredentialsForm:
+        """The form for ``attempt``: its values as initial ones, the password never."""
+        initial: dict[str, str] = {}
+        has_password = False
+        if attempt is not None:
+            initial = {
+                "integration_type": attempt.integration_type,
+                "company_id": attempt.company_id,
+                "entity_id": attempt.entity_id,
+                "user_id": attempt.user_id or settings.INTACCT_GUIDE["WS_USER_ID"],
+            }
+            has_password = bool(attempt.password)
+        initial.update(kwargs.pop("initial", {}) or {})
+        return cls(data, initial=initial, has_password=has_password, **kwargs)
+
+    def clean_company_id(self) -> str:
+        value: str = self.cleaned_data["company_id"]
+        if "|" in value:
+            company, _, entity = value.partition("|")
+            company, entity = company.strip(), entity.strip()
+            hint = f" (here: “{company}”)" if company else ""
+            entity_hint = f" (“{entity}”)" if entity else ""
+            raise forms.ValidationError(
+                f"Enter only the company ID{hint}; put the entity{entity_hint} in the Entity ID "
+                "field and choose Entity-level.",
+                code="pipe",
+            )
+        _check_id(
+            value,
+            "company ID",
+            ID_PATTERN,
+            "letters, digits, hyphens (-), underscores (_) and dots (.)",
+        )
+        if CONSOLE_PATTERN.search(value):
+            self.add_warning(
+                "company_id",
+                f"“{value}” looks like a console login (the practice or multi-company console), "
+                "not a company. Enter the Company ID of the company you are connecting instead: "
+                "open that company in Intacct and look at Company -> Company Info.",
+            )
+        return value
+
+    def clean_entity_id(self) -> str:
+        value: str = self.cleaned_data["entity_id"]
+        if not value:
+            return value
+        if "|" in value:
+            raise forms.ValidationError(
+                "Enter only the entity ID here, without the company ID or “|”.", code="pipe"
+            )
+        _check_id(
+            value,
+            "entity ID",
+            ID_PATTERN,
+            "letters, digits, hyphens (-), underscores (_) and dots (.)",
+        )
+        return value
+
+    def clean_user_id(self) -> str:
+        value: str = self.cleaned_data["user_id"]
+        _check_id(
+            value,
+            "Web Services user ID",
+            USER_ID_PATTERN,
+            "letters, digits, hyphens (-), underscores (_), dots (.) and @",
+        )
+        expected = settings.INTACCT_GUIDE["WS_USER_ID"]
+        if value.casefold() != expected.casefold():
+            self.add_warning(
+                "user_id",
+                f"The guide names this user “{expected}”. Make sure “{value}” is the Web "
+                "Services user (Company -> Web Services Users), not a normal Intacct user.",
+            )
+        return value
+
+    def clean_password(self) -> str:
+        value: str = self.cleaned_data["password"]
+        if not value and not self.has_password:
+            raise forms.ValidationError(
+                "Enter the password of the Web Services user.", code="required"
+            )
+        if value and value != value.strip():
+            self.add_warning(
+                "password",
+                "The password starts or ends with a space. If that is not part of it, type it "
+                "again without the space.",
+            )
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        integration_type = cleaned.get("integration_type")
+        entity_id = cleaned.get("entity_id", "")
+        if "entity_id" not in cleaned:
+            return cleaned
+        if integration_type == ENTITY_LEVEL and not entity_id:
+            self.add_error(
+                "entity_id",
+                forms.ValidationError(
+                    "Enter the entity ID for an entity-level connection: pick it from the list "
+                    "Intacct returns, or copy it from Company -> Entities. For all entities at "
+                    "once, choose Top-level.",
+                    code="required",
+                ),
+            )
+        elif integration_type == TOP_LEVEL and entity_id:
+            self.add_error(
+                "entity_id",
+                forms.ValidationError(
+                    "Leave the entity ID blank for a top-level connection, or choose "
+                    "Entity-level to connect only this entity.",
+                    code="top_level",
+                ),
+            )
+        return cleaned
+
+
+class PreConnectionForm(forms.Form):
+    """Step 0: what the guide asks the person to confirm (the rest is enforced)."""
+
+    can_log_in_as_admin = forms.BooleanField(
+        label="I can log into Sage Intacct as Administrator.",
+        error_messages={
+            "required": "Confirm that you can log into Sage Intacct as Administrator: the "
+            "next steps happen in Intacct's Company and Platform Services menus."
+        },
+    )
+    others_logged_out = forms.BooleanField(
+        label="All other users are logged out of Sage Intacct during this process.",
+        error_messages={
+            "required": "Confirm that all other users are logged out of Sage Intacct: changes "
+            "to roles and company security apply cleanly only then."
+        },
+    )
+
+
+class LegalEntityForm(forms.Form):
+    """Add a legal entity to connect."""
+
+    name = forms.CharField(
+        label="Legal entity name",
+        max_length=200,
+        help_text="As your team calls it, for example the company's legal name.",
+        error_messages={
+            "required": "Enter a name for the legal entity.",
+            "max_length": "The name is at most 200 characters.",
+        },
+    )
+
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"]
+        if LegalEntity.objects.filter(organization=self.organization, name__iexact=name).exists():
+            raise forms.ValidationError(
+                f"{self.organization.name} already has a legal entity named “{name}”.",
+                code="unique",
+            )
+        return name
+
+
+LIFETIME_CHOICES = [
+    ("1", "1 day"),
+    ("3", "3 days"),
+    ("7", "7 days"),
+    ("14", "14 days"),
+]
+
+
+class HandoffLinkForm(forms.Form):
+    """A link for the customer's Intacct administrator."""
+
+    email = forms.EmailField(
+        label="Intacct administrator's e-mail (optional)",
+        required=False,
+        max_length=254,
+        help_text="Only to prepare an e-mail with the link; nothing is sent by us.",
+        error_messages={
+            "invalid": "Enter a valid e-mail address, such as name@example.com.",
+            "max_length": "The e-mail address is at most 254 characters.",
+        },
+    )
+    lifetime_days = forms.TypedChoiceField(
+        label="The link works for",
+        choices=LIFETIME_CHOICES,
+        coerce=int,
+        initial=str(HandoffLink.DEFAULT_LIFETIME.days),
+        error_messages={"invalid_choice": "Choose how long the link works: 1 to 14 days."},
+    )
+
+    def clean_lifetime_days(self) -> int:
+        days: int = self.cleaned_data["lifetime_days"]
+        if timedelta(days=days) > HandoffLink.MAX_AGE:
+            raise forms.ValidationError(
+                f"A link works for at most {HandoffLink.MAX_AGE.days} days.", code="max"
+            )
+        return days

@@ -1,0 +1,56 @@
+"""Template helpers for the wizard: form fields with their help, errors and warnings tied to the
+input, and values shown exactly with a copy button."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.forms import BoundField
+from django.utils.text import slugify
+
+register = template.Library()
+
+
+@register.inclusion_tag("connections/_field.html")
+def form_field(field: BoundField, warnings: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """A labelled input whose help, errors and warnings are read out with it
+    (``aria-describedby``); Django marks an input with errors ``aria-invalid``."""
+    field_warnings = (warnings or {}).get(field.name, [])
+    described_by = []
+    if field.help_text:
+        described_by.append(f"{field.auto_id}_helptext")
+    if field.errors:
+        described_by.append(f"{field.auto_id}_error")
+    if field_warnings:
+        described_by.append(f"{field.auto_id}_warning")
+    attrs: dict[str, str | bool] = (
+        {"aria-describedby": " ".join(described_by)} if described_by else {}
+    )
+    return {
+        "field": field,
+        "widget": field.as_widget(attrs=attrs),
+        "warnings": field_warnings,
+    }
+
+
+@register.inclusion_tag("connections/_copy.html")
+def copy_value(value: Any, label: str = "", block: bool = False) -> dict[str, Any]:
+    """``value`` exactly as it must be typed (selectable without JavaScript), and a copy
+    button."""
+    text = "" if value is None else str(value)
+    return {
+        "value": text,
+        "label": label or text,
+        "id": f"copy-{slugify(label or text) or 'value'}",
+        "block": block,
+    }
+
+
+@register.filter
+def lookup(mapping: Any, key: Any) -> Any:
+    """``mapping[key]`` in a template, ``""`` when missing."""
+    try:
+        return mapping[str(key)]
+    except (KeyError, TypeError, IndexError):
+        return ""
