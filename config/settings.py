@@ -287,6 +287,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Fixed housekeeping; django-celery-beat copies these into its tables at start. Per-entity sync
+# schedules live there too, written by the app.
+CELERY_BEAT_SCHEDULE = {
+    "expire-stale-verifications": {
+        "task": "connections.tasks.expire_stale_verifications",
+        "schedule": 5 * 60.0,
+    },
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 if CELERY_BROKER_URL.startswith("filesystem://"):

@@ -470,6 +470,8 @@ class CheckResult(models.Model):
     errorno = models.CharField("Intacct error number", max_length=40, blank=True)
     message = models.TextField(blank=True)
     remedy_step = models.CharField(max_length=40, choices=Step.choices, blank=True)
+    # What Intacct reported beyond the outcome (e.g. the custom field's data type); never secrets.
+    detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["run", "position"]

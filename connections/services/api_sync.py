@@ -11,7 +11,7 @@ from connections import audit
 from connections.models import ApiSyncProfile, LegalEntity, Step, StepState
 from connections.selectors import default_sync_objects
 
-__all__ = ["create_api_sync_profile"]
+__all__ = ["change_api_sync_profile", "create_api_sync_profile"]
 
 
 @transaction.atomic
@@ -53,3 +53,43 @@ def create_api_sync_profile(
         objects=names,
     )
     return profile, True
+
+
+@transaction.atomic
+def change_api_sync_profile(
+    profile: ApiSyncProfile,
+    *,
+    object_names: list[str] | None,
+    enabled: bool,
+    actor: Any = None,
+) -> ApiSyncProfile:
+    """Change an existing profile's objects (``None``: keep them) and whether it is enabled; the
+    current attempt's API Sync Profile step follows (verified when enabled, pending when not)."""
+    previous = {"objects": list(profile.object_names), "enabled": profile.enabled}
+    now = timezone.now()
+    values: dict[str, Any] = {"enabled": enabled, "updated_at": now}
+    if object_names is not None:
+        values["object_names"] = list(object_names)
+    ApiSyncProfile.objects.filter(pk=profile.pk).update(**values)
+    step_values: dict[str, Any] = (
+        {"status": StepState.Status.VERIFIED, "verified_at": now}
+        if enabled
+        else {"status": StepState.Status.PENDING, "verified_at": None}
+    )
+    StepState.objects.filter(
+        attempt__legal_entity_id=profile.legal_entity_id,
+        attempt__is_current=True,
+        step=Step.API_SYNC_PROFILE,
+    ).update(**step_values, reason="", errorno="", updated_at=now)
+    profile.refresh_from_db()
+    legal_entity = profile.legal_entity
+    audit.record(
+        actor,
+        "api_sync_profile.changed",
+        organization=legal_entity.organization,
+        legal_entity=legal_entity,
+        objects=profile.object_names,
+        enabled=profile.enabled,
+        previous=previous,
+    )
+    return profile

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from connections import audit
 from connections.models import (
@@ -204,6 +206,12 @@ def create_run(
     return run, True
 
 
+QUEUE_MESSAGE = (
+    "The check could not be started because our task queue is unavailable. Nothing was lost: "
+    "try again in a minute."
+)
+
+
 def start_verification(
     attempt: ConnectionAttempt,
     *,
@@ -212,12 +220,27 @@ def start_verification(
 ) -> VerificationRun:
     """The attempt's active run if there is one; else a new queued run whose task is enqueued
     (with the run's id only) once the current transaction commits."""
-    from connections.tasks import verify_connection  # the tasks module imports this one
-
     run, created = create_run(attempt, user=user, trigger=trigger)
     if created:
-        verify_connection.delay_on_commit(run.pk)
+        transaction.on_commit(partial(_enqueue, run.pk))
     return run
+
+
+def _enqueue(run_id: int) -> None:
+    """Queue the task for ``run_id``; when the broker is down, end the run with a retry message
+    instead of failing the request that asked for it."""
+    from connections.tasks import verify_connection  # the tasks module imports this one
+
+    try:
+        verify_connection.delay(run_id)
+    except OperationalError:
+        logger.exception("could not queue verification run %s", run_id)
+        # Claim it as if a worker had, so the usual no-verdict path settles run and attempt.
+        if VerificationRun.objects.filter(pk=run_id, state=VerificationRun.State.QUEUED).update(
+            state=VerificationRun.State.RUNNING, started_at=timezone.now()
+        ):
+            run = VerificationRun.objects.select_related("attempt__legal_entity").get(pk=run_id)
+            _finish_without_verdict(run, QUEUE_MESSAGE, cause="queue_unavailable")
 
 
 # --- Running it ------------------------------------------------------------------------------------
@@ -460,6 +483,7 @@ def _check_results(run: VerificationRun, report: Report) -> list[CheckResult]:
             outcome=outcome,
             message=field_step.message if field_step else "",
             remedy_step=Step.CUSTOM_FIELD if outcome != PASSED else "",
+            detail={"datatype": field.datatype, "is_custom": field.is_custom},
         )
     for entity in report.entities:
         add(
@@ -553,8 +577,8 @@ def report_for(run: VerificationRun) -> dict[str, Any]:
     ``state``, ``finished`` and ``error``.
 
     A step carries ``wizard_step`` (the wizard page that fixes it) and, when failed, ``remedy``
-    in plain words. A custom field's ``datatype`` and ``is_custom`` are not kept, so they are
-    ``None``; ``found`` and ``type_ok`` say what matters.
+    in plain words. A custom field's ``datatype`` and ``is_custom`` come from the check's detail
+    (``None`` for runs recorded before it was kept).
     """
     names = guide_names()
     results = sorted(run.results.all(), key=lambda result: result.position)
@@ -601,8 +625,8 @@ def report_for(run: VerificationRun) -> dict[str, Any]:
                 "found": result.outcome != MISSING,
                 "field_id": result.key,
                 "label": result.label,
-                "datatype": None,
-                "is_custom": None,
+                "datatype": result.detail.get("datatype"),
+                "is_custom": result.detail.get("is_custom"),
                 "type_ok": result.outcome == PASSED,
                 "status": result.outcome,
                 "message": result.message,

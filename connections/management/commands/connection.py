@@ -22,16 +22,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from django.utils import timezone
 
-from connections import audit
 from connections.models import (
     ApiSyncProfile,
     ConnectionAttempt,
     LegalEntity,
     Organization,
-    Step,
-    StepState,
     VerificationRun,
 )
 from connections.selectors import (
@@ -42,7 +38,7 @@ from connections.selectors import (
     legal_entities_overview,
 )
 from connections.services.accounts import create_legal_entity, create_organization
-from connections.services.api_sync import create_api_sync_profile
+from connections.services.api_sync import change_api_sync_profile, create_api_sync_profile
 from connections.services.attempts import start_attempt
 from connections.services.verification import create_run, report_for, run_verification
 from intacct.client import validate_endpoint
@@ -368,45 +364,6 @@ def _default_objects(legal_entity: LegalEntity) -> list[str]:
             "fix the role, or pass --objects."
         )
     return names
-
-
-def change_api_sync_profile(
-    profile: ApiSyncProfile,
-    *,
-    object_names: list[str] | None,
-    enabled: bool,
-    actor: Any = None,
-) -> ApiSyncProfile:
-    """Change an existing profile's objects (``None``: keep them) and whether it is enabled; the
-    current attempt's API Sync Profile step follows (verified when enabled, pending when not)."""
-    previous = {"objects": list(profile.object_names), "enabled": profile.enabled}
-    now = timezone.now()
-    values: dict[str, Any] = {"enabled": enabled, "updated_at": now}
-    if object_names is not None:
-        values["object_names"] = list(object_names)
-    ApiSyncProfile.objects.filter(pk=profile.pk).update(**values)
-    step_values: dict[str, Any] = (
-        {"status": StepState.Status.VERIFIED, "verified_at": now}
-        if enabled
-        else {"status": StepState.Status.PENDING, "verified_at": None}
-    )
-    StepState.objects.filter(
-        attempt__legal_entity_id=profile.legal_entity_id,
-        attempt__is_current=True,
-        step=Step.API_SYNC_PROFILE,
-    ).update(**step_values, reason="", errorno="", updated_at=now)
-    profile.refresh_from_db()
-    legal_entity = profile.legal_entity
-    audit.record(
-        actor,
-        "api_sync_profile.changed",
-        organization=legal_entity.organization,
-        legal_entity=legal_entity,
-        objects=profile.object_names,
-        enabled=profile.enabled,
-        previous=previous,
-    )
-    return profile
 
 
 def _overview_row(legal_entity: LegalEntity) -> dict[str, Any]:
