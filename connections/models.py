@@ -618,3 +618,145 @@ class HandoffLink(models.Model):
     def is_usable(self, now: datetime | None = None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and now < self.expires_at
+
+
+# --- SmartSync --------------------------------------------------------------------------------------
+
+
+class ListItem(models.Model):
+    """One Intacct list record of a legal entity, as SmartSync last saw it.
+
+    ``record_no`` is the object's key (``RECORDNO``, or ``id`` for user-defined dimensions);
+    ``deleted_at`` is set when Intacct no longer lists the record.
+    """
+
+    legal_entity = models.ForeignKey(
+        LegalEntity, on_delete=models.CASCADE, related_name="list_items"
+    )
+    object_name = models.CharField(max_length=100)
+    record_no = models.CharField(max_length=100)
+    item_id = models.CharField("ID", max_length=200, blank=True)
+    name = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=40, blank=True)
+    when_modified = models.DateTimeField(null=True, blank=True)
+    fields = models.JSONField(default=dict, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "list item"
+        ordering = ["legal_entity", "object_name", "record_no"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["legal_entity", "object_name", "record_no"],
+                name="connections_listitem_unique_record",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["legal_entity", "object_name", "when_modified"],
+                name="connections_listitem_modified",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_name} {self.item_id or self.record_no}"
+
+
+class SyncRun(models.Model):
+    """One SmartSync of a legal entity: every object of its API Sync Profile."""
+
+    class Kind(models.TextChoices):
+        FULL = "full", "Full"
+        PARTIAL = "partial", "Partial"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        SCHEDULE = "schedule", "Schedule"
+        COMMAND = "command", "Command"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partly failed"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (State.QUEUED, State.RUNNING)
+    FINISHED = (State.SUCCEEDED, State.PARTIAL, State.FAILED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    legal_entity = models.ForeignKey(
+        LegalEntity, on_delete=models.CASCADE, related_name="sync_runs"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PARTIAL)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.MANUAL)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "sync run"
+        ordering = ["-created_at"]
+        get_latest_by = "created_at"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["legal_entity"],
+                condition=Q(state__in=["queued", "running"]),
+                name="connections_syncrun_one_active",
+                violation_error_message="A sync of this legal entity is already under way.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} sync of {self.legal_entity} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINISHED
+
+
+class SyncRunObject(models.Model):
+    """What one sync run did to one Intacct object."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="object_results")
+    object_name = models.CharField(max_length=100)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    pages = models.PositiveIntegerField(default=0)
+    requests = models.PositiveIntegerField(default=0)
+    fetched = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    # The WHENMODIFIED a partial sync read from (None for a full sync).
+    watermark = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "sync run object"
+        ordering = ["run", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "object_name"], name="connections_syncrunobject_one_per_object"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_name}: {self.state}"

@@ -1,0 +1,395 @@
+"""SmartSync: copy a legal entity's Intacct list records into :class:`~connections.models.ListItem`.
+
+A run goes ``queued → running → succeeded | partial | failed``:
+
+- :func:`start_sync` makes the queued run. One active run per legal entity: the database's
+  ``connections_syncrun_one_active`` is the real guard, and a second start returns the active run.
+  The first sync of an entity is always full.
+- :func:`run_sync` claims the run and syncs every object of the entity's API Sync Profile:
+
+  - **full**: every record, page by page; rows Intacct no longer lists are marked deleted.
+  - **partial**: records whose WHENMODIFIED or WHENCREATED is after the object's watermark (the
+    newest WHENMODIFIED we hold, minus :data:`OVERLAP`), then a key-only listing that finds
+    deletions and records we have never seen (an empty WHENMODIFIED hides them from the filter),
+    which are read by key.
+
+Each page is parsed, written with one upsert, and dropped; rows whose WHENMODIFIED and fields did not
+change are not rewritten. An Intacct error stops its object only (the error is recorded on the
+:class:`~connections.models.SyncRunObject`); rows already held stay as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from connections.models import (
+    ApiSyncProfile,
+    ConnectionAttempt,
+    LegalEntity,
+    ListItem,
+    SyncRun,
+    SyncRunObject,
+)
+from connections.services.verification import client_for
+from intacct.catalog import LIST_OBJECTS, ListObject, get_object, udd_object
+from intacct.client import IntacctClient
+from intacct.errors import AuthenticationError, ControlError, EndpointError, IntacctError
+from intacct.protocol import Filter
+
+logger = logging.getLogger(__name__)
+
+#: A partial sync re-reads this far behind the newest WHENMODIFIED it holds, so records written
+#: in the same second as the last sync (or with a slightly skewed clock) are not missed.
+OVERLAP = timedelta(minutes=5)
+#: Page size of the key-only listing (the gateway's maximum).
+KEY_PAGE_SIZE = 2000
+#: Unknown keys read per request (``IntacctClient.read`` splits them into functions of 100).
+READ_CHUNK = 500
+#: Record numbers per ``IN (…)`` clause when marking deletions.
+DELETE_CHUNK = 1000
+
+TIMESTAMP_FORMAT = "%m/%d/%Y %H:%M:%S"
+DATE_FORMAT = "%m/%d/%Y"
+
+# Errors that no other object could escape: the sign-in or the request itself is refused.
+_RUN_ERRORS = (AuthenticationError, ControlError, EndpointError)
+
+_UPSERT_FIELDS = [
+    "item_id",
+    "name",
+    "status",
+    "when_modified",
+    "fields",
+    "deleted_at",
+    "synced_at",
+]
+
+
+def parse_timestamp(text: str | None) -> datetime | None:
+    """An Intacct ``MM/DD/YYYY HH:MM:SS`` (or ``MM/DD/YYYY``) as an aware UTC datetime; ``None``
+    when empty or unreadable."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    for fmt in (TIMESTAMP_FORMAT, DATE_FORMAT):
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def format_timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def list_object(name: str) -> ListObject:
+    """The catalog entry for a profile object; names the catalog lacks are user-defined
+    dimensions."""
+    if name.upper() in LIST_OBJECTS:
+        return get_object(name)
+    return udd_object(name)
+
+
+# --- starting -------------------------------------------------------------------------------------
+
+
+def start_sync(
+    legal_entity: LegalEntity, *, kind: str, trigger: str, user: Any = None
+) -> tuple[SyncRun, bool]:
+    """A queued run of ``legal_entity``, or the one already queued or running (``created`` False).
+
+    A partial sync is made full while the entity has never finished a full sync.
+    """
+    if kind == SyncRun.Kind.PARTIAL and not (
+        SyncRun.objects.filter(
+            legal_entity=legal_entity,
+            kind=SyncRun.Kind.FULL,
+            state__in=[SyncRun.State.SUCCEEDED, SyncRun.State.PARTIAL],
+        ).exists()
+    ):
+        kind = SyncRun.Kind.FULL
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                run = SyncRun.objects.create(
+                    legal_entity=legal_entity,
+                    kind=kind,
+                    trigger=trigger,
+                    requested_by=user if getattr(user, "is_authenticated", False) else None,
+                )
+            return run, True
+        except IntegrityError:
+            active = SyncRun.objects.filter(
+                legal_entity=legal_entity, state__in=SyncRun.ACTIVE
+            ).first()
+            if active is not None:
+                return active, False
+            # The active run finished between our insert and this read: try again.
+    raise RuntimeError(f"Could not start a sync of legal entity {legal_entity.pk}")
+
+
+# --- running --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ObjectStats:
+    pages: int = 0
+    requests: int = 0
+    fetched: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    watermark: datetime | None = None
+
+
+def run_sync(run_id: int) -> SyncRun | None:
+    """Claim the queued run ``run_id`` and sync every object of the entity's profile.
+
+    ``None`` when the run is gone or another worker has it.
+    """
+    now = timezone.now()
+    claimed = SyncRun.objects.filter(pk=run_id, state=SyncRun.State.QUEUED).update(
+        state=SyncRun.State.RUNNING, started_at=now
+    )
+    if not claimed:
+        # 0 rows: the run is gone or another worker claimed it.
+        return None
+    run = SyncRun.objects.select_related("legal_entity").get(pk=run_id)
+    entity = run.legal_entity
+    profile = ApiSyncProfile.objects.filter(legal_entity=entity, enabled=True).first()
+    attempt = ConnectionAttempt.objects.filter(legal_entity=entity, is_current=True).first()
+    if profile is None or attempt is None:
+        reason = "No enabled API Sync Profile." if profile is None else "No connection."
+        return _finish(run, SyncRun.State.FAILED, reason)
+    try:
+        with client_for(attempt) as client:
+            show_private = attempt.integration_type == ConnectionAttempt.IntegrationType.TOP_LEVEL
+            failed = 0
+            names = list(dict.fromkeys(str(n) for n in profile.object_names))
+            for name in names:
+                if not _sync_object_row(run, client, list_object(name), show_private):
+                    failed += 1
+    except IntacctError as exc:
+        logger.warning("sync run %s failed: %s", run.pk, type(exc).__name__)
+        return _finish(run, SyncRun.State.FAILED, _describe(exc))
+    except Exception:
+        _finish(run, SyncRun.State.FAILED, "Unexpected error; see the logs.")
+        raise
+    if not names:
+        return _finish(run, SyncRun.State.SUCCEEDED, "")
+    if failed == 0:
+        state = SyncRun.State.SUCCEEDED
+    elif failed < len(names):
+        state = SyncRun.State.PARTIAL
+    else:
+        state = SyncRun.State.FAILED
+    error = f"{failed} of {len(names)} objects failed." if failed else ""
+    return _finish(run, state, error)
+
+
+def _finish(run: SyncRun, state: str, error: str) -> SyncRun:
+    now = timezone.now()
+    SyncRun.objects.filter(pk=run.pk).update(state=state, error=error, finished_at=now)
+    if state != SyncRun.State.FAILED:
+        LegalEntity.objects.filter(pk=run.legal_entity_id).update(last_synced_at=now)
+    run.refresh_from_db()
+    return run
+
+
+def _describe(exc: IntacctError) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _sync_object_row(
+    run: SyncRun, client: IntacctClient, obj: ListObject, show_private: bool
+) -> bool:
+    """Sync one object and record it on its SyncRunObject; False when Intacct refused it."""
+    row = SyncRunObject.objects.create(
+        run=run, object_name=obj.name, state=SyncRunObject.State.RUNNING
+    )
+    stats = ObjectStats()
+    started = time.monotonic()
+    trips = client.round_trips
+    state, error = SyncRunObject.State.SUCCEEDED, ""
+    try:
+        sync_object(
+            client, run.legal_entity, obj, kind=run.kind, show_private=show_private, stats=stats
+        )
+    except _RUN_ERRORS:
+        raise
+    except IntacctError as exc:
+        logger.warning("sync of %s failed: %s", obj.name, type(exc).__name__)
+        state, error = SyncRunObject.State.FAILED, _describe(exc)
+    finally:
+        SyncRunObject.objects.filter(pk=row.pk).update(
+            state=state,
+            error=error,
+            pages=stats.pages,
+            requests=client.round_trips - trips,
+            fetched=stats.fetched,
+            created=stats.created,
+            updated=stats.updated,
+            unchanged=stats.unchanged,
+            deleted=stats.deleted,
+            watermark=stats.watermark,
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+    return state == SyncRunObject.State.SUCCEEDED
+
+
+def sync_object(
+    client: IntacctClient,
+    legal_entity: LegalEntity,
+    obj: ListObject,
+    *,
+    kind: str,
+    show_private: bool,
+    stats: ObjectStats,
+) -> ObjectStats:
+    """Sync one object's records of ``legal_entity``; a partial sync of an object we hold nothing
+    of reads it in full."""
+    live = ListItem.objects.filter(
+        legal_entity=legal_entity, object_name=obj.name, deleted_at__isnull=True
+    )
+    newest = None
+    if kind == SyncRun.Kind.PARTIAL:
+        newest = live.aggregate(newest=Max("when_modified"))["newest"]
+    if newest is None:
+        _full(client, legal_entity, obj, show_private, stats)
+    else:
+        stats.watermark = newest - OVERLAP
+        _partial(client, legal_entity, obj, show_private, stats, stats.watermark)
+    return stats
+
+
+def _full(
+    client: IntacctClient,
+    legal_entity: LegalEntity,
+    obj: ListObject,
+    show_private: bool,
+    stats: ObjectStats,
+) -> None:
+    now = timezone.now()
+    seen: set[str] = set()
+    for page in client.query_pages(obj.name, obj.fields, show_private=show_private):
+        stats.pages += 1
+        _write_page(legal_entity, obj, page.records, now, stats, seen)
+    stats.deleted += (
+        ListItem.objects.filter(
+            legal_entity=legal_entity, object_name=obj.name, deleted_at__isnull=True
+        )
+        .exclude(record_no__in=seen)
+        .update(deleted_at=now)
+    )
+
+
+def _partial(
+    client: IntacctClient,
+    legal_entity: LegalEntity,
+    obj: ListObject,
+    show_private: bool,
+    stats: ObjectStats,
+    watermark: datetime,
+) -> None:
+    now = timezone.now()
+    since = format_timestamp(watermark)
+    changed = Filter.any(
+        Filter.cond("greaterthan", obj.when_modified_field, since),
+        Filter.cond("greaterthan", obj.when_created_field, since),
+    )
+    for page in client.query_pages(obj.name, obj.fields, filter=changed, show_private=show_private):
+        stats.pages += 1
+        _write_page(legal_entity, obj, page.records, now, stats)
+
+    listed: set[str] = set()
+    for page in client.query_pages(
+        obj.name, [obj.key_field], show_private=show_private, page_size=KEY_PAGE_SIZE
+    ):
+        stats.pages += 1
+        listed.update(key for rec in page.records if (key := rec.get(obj.key_field, "")))
+    held = set(
+        ListItem.objects.filter(
+            legal_entity=legal_entity, object_name=obj.name, deleted_at__isnull=True
+        ).values_list("record_no", flat=True)
+    )
+    unknown = sorted(listed - held)
+    for i in range(0, len(unknown), READ_CHUNK):
+        records = client.read(obj.name, unknown[i : i + READ_CHUNK], obj.fields)
+        stats.pages += 1
+        _write_page(legal_entity, obj, records, now, stats)
+    gone = sorted(held - listed)
+    for i in range(0, len(gone), DELETE_CHUNK):
+        stats.deleted += ListItem.objects.filter(
+            legal_entity=legal_entity,
+            object_name=obj.name,
+            deleted_at__isnull=True,
+            record_no__in=gone[i : i + DELETE_CHUNK],
+        ).update(deleted_at=now)
+
+
+def _write_page(
+    legal_entity: LegalEntity,
+    obj: ListObject,
+    records: Iterable[dict[str, str]],
+    now: datetime,
+    stats: ObjectStats,
+    seen: set[str] | None = None,
+) -> None:
+    """Upsert one page in one statement, skipping rows that did not change."""
+    items: dict[str, ListItem] = {}
+    for record in records:
+        stats.fetched += 1
+        key = (record.get(obj.key_field) or "").strip()
+        if not key:
+            continue
+        items[key] = ListItem(
+            legal_entity=legal_entity,
+            object_name=obj.name,
+            record_no=key,
+            item_id=(record.get(obj.id_field) or "")[:200],
+            name=(record.get(obj.name_field) or "")[:500],
+            status=(record.get(obj.status_field) or "")[:40] if obj.status_field else "",
+            when_modified=parse_timestamp(record.get(obj.when_modified_field)),
+            fields=dict(record),
+            deleted_at=None,
+            synced_at=now,
+        )
+    if seen is not None:
+        seen.update(items)
+    if not items:
+        return
+    existing = {
+        record_no: (when_modified, fields, deleted_at)
+        for record_no, when_modified, fields, deleted_at in ListItem.objects.filter(
+            legal_entity=legal_entity, object_name=obj.name, record_no__in=list(items)
+        ).values_list("record_no", "when_modified", "fields", "deleted_at")
+    }
+    writes: list[ListItem] = []
+    for key, item in items.items():
+        old = existing.get(key)
+        if old is None:
+            stats.created += 1
+        elif old == (item.when_modified, item.fields, None):
+            stats.unchanged += 1
+            continue
+        else:
+            stats.updated += 1
+        writes.append(item)
+    if writes:
+        ListItem.objects.bulk_create(
+            writes,
+            update_conflicts=True,
+            unique_fields=["legal_entity", "object_name", "record_no"],
+            update_fields=_UPSERT_FIELDS,
+        )
