@@ -294,6 +294,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "connections.tasks.expire_stale_verifications",
         "schedule": 5 * 60.0,
     },
+    "expire-stale-syncs": {
+        "task": "connections.tasks.expire_stale_syncs",
+        "schedule": 10 * 60.0,
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
 

@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from connections.services import smartsync
 from connections.services.verification import expire_stale_runs, run_verification
 
 logger = logging.getLogger(__name__)
@@ -37,3 +38,25 @@ def verify_connection(run_id: int) -> None:
 def expire_stale_verifications() -> int:
     """Finish as ``error`` the verifications whose worker was lost."""
     return expire_stale_runs()
+
+
+# A sync pages through every object of a profile; a large company takes minutes, not hours.
+SYNC_SOFT_TIME_LIMIT = 55 * 60
+SYNC_TIME_LIMIT = 60 * 60
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=SYNC_SOFT_TIME_LIMIT,
+    time_limit=SYNC_TIME_LIMIT,
+)
+def run_sync(sync_run_id: int) -> None:
+    """Run the queued SyncRun ``sync_run_id``; nothing to do if it is gone or claimed."""
+    smartsync.run_sync(sync_run_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def expire_stale_syncs() -> int:
+    """Finish as ``failed`` the syncs whose worker was lost, so the entity can sync again."""
+    return smartsync.expire_stale_syncs()

@@ -25,11 +25,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from connections.models import (
     ApiSyncProfile,
@@ -56,6 +58,19 @@ KEY_PAGE_SIZE = 2000
 READ_CHUNK = 500
 #: Record numbers per ``IN (…)`` clause when marking deletions.
 DELETE_CHUNK = 1000
+
+#: A run still queued or running after this long is dead (its task or worker was lost): see
+#: :func:`expire_stale_syncs`. Longer than the ``run_sync`` task's hard time limit.
+STALE_AFTER = timedelta(minutes=90)
+
+QUEUE_MESSAGE = (
+    "The sync could not be started because our task queue is unavailable. Nothing was lost: "
+    "try again in a minute."
+)
+STALE_MESSAGE = (
+    "The sync did not finish: its worker stopped. The records already synced are kept; the "
+    "next sync completes them."
+)
 
 TIMESTAMP_FORMAT = "%m/%d/%Y %H:%M:%S"
 DATE_FORMAT = "%m/%d/%Y"
@@ -104,11 +119,18 @@ def list_object(name: str) -> ListObject:
 
 
 def start_sync(
-    legal_entity: LegalEntity, *, kind: str, trigger: str, user: Any = None
+    legal_entity: LegalEntity,
+    *,
+    kind: str,
+    trigger: str,
+    user: Any = None,
+    enqueue: bool = True,
 ) -> tuple[SyncRun, bool]:
     """A queued run of ``legal_entity``, or the one already queued or running (``created`` False).
 
-    A partial sync is made full while the entity has never finished a full sync.
+    A partial sync is made full while the entity has never finished a full sync. With
+    ``enqueue``, a created run's ``run_sync`` task is queued (with the run's id only) once the
+    current transaction commits; without it, the caller runs :func:`run_sync` itself.
     """
     if kind == SyncRun.Kind.PARTIAL and not (
         SyncRun.objects.filter(
@@ -127,7 +149,6 @@ def start_sync(
                     trigger=trigger,
                     requested_by=user if getattr(user, "is_authenticated", False) else None,
                 )
-            return run, True
         except IntegrityError:
             active = SyncRun.objects.filter(
                 legal_entity=legal_entity, state__in=SyncRun.ACTIVE
@@ -135,7 +156,83 @@ def start_sync(
             if active is not None:
                 return active, False
             # The active run finished between our insert and this read: try again.
+            continue
+        if enqueue:
+            transaction.on_commit(partial(_enqueue, run.pk))
+        return run, True
     raise RuntimeError(f"Could not start a sync of legal entity {legal_entity.pk}")
+
+
+def _enqueue(run_id: int) -> None:
+    """Queue the task for ``run_id``; when the broker is down, end the run ``failed`` with a retry
+    message instead of failing the request that asked for it (and blocking the entity)."""
+    from connections.tasks import run_sync as run_sync_task  # the tasks module imports this one
+
+    try:
+        run_sync_task.delay(run_id)
+    except OperationalError:
+        logger.exception("could not queue sync run %s", run_id)
+        SyncRun.objects.filter(pk=run_id, state=SyncRun.State.QUEUED).update(
+            state=SyncRun.State.FAILED, error=QUEUE_MESSAGE, finished_at=timezone.now()
+        )
+
+
+def expire_stale_syncs(*, older_than: timedelta = STALE_AFTER) -> int:
+    """Finish as ``failed`` every run queued or running for longer than ``older_than`` (its task
+    or worker was lost), so the legal entity can be synced again. Returns how many.
+
+    Rows already written stay: every page is committed on its own, and the next run (full, or
+    partial from the newest WHENMODIFIED held) completes the set.
+    """
+    cutoff = timezone.now() - older_than
+    stale = list(
+        SyncRun.objects.filter(state__in=SyncRun.ACTIVE, created_at__lt=cutoff)
+        .exclude(state=SyncRun.State.RUNNING, started_at__gte=cutoff)
+        .values_list("pk", "public_id", "state")
+    )
+    expired = 0
+    for pk, public_id, state in stale:
+        now = timezone.now()
+        with transaction.atomic():
+            done = SyncRun.objects.filter(pk=pk, state=state).update(
+                state=SyncRun.State.FAILED, error=STALE_MESSAGE, finished_at=now
+            )
+            if not done:
+                continue  # it finished meanwhile
+            SyncRunObject.objects.filter(
+                run_id=pk,
+                state__in=[SyncRunObject.State.PENDING, SyncRunObject.State.RUNNING],
+            ).update(state=SyncRunObject.State.FAILED, error=STALE_MESSAGE)
+        expired += 1
+        logger.warning("sync run %s was %s too long; expired", public_id, state)
+    return expired
+
+
+# --- reading it back ------------------------------------------------------------------------------
+
+
+def sync_report(run: SyncRun) -> dict[str, Any]:
+    """The run as plain data: ``{"run", "kind", "state", "error", "objects": [...]}``."""
+    return {
+        "run": str(run.public_id),
+        "kind": run.kind,
+        "state": run.state,
+        "error": run.error,
+        "objects": [
+            {
+                "object": row.object_name,
+                "state": row.state,
+                "fetched": row.fetched,
+                "created": row.created,
+                "updated": row.updated,
+                "unchanged": row.unchanged,
+                "deleted": row.deleted,
+                "requests": row.requests,
+                "error": row.error,
+            }
+            for row in SyncRunObject.objects.filter(run=run).order_by("pk")
+        ],
+    }
 
 
 # --- running --------------------------------------------------------------------------------------

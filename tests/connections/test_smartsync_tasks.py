@@ -1,0 +1,214 @@
+"""The SmartSync tasks: ``run_sync`` enqueued with the run's id only once committed, quiet when
+its run is gone; ``expire_stale_syncs`` frees an entity whose worker was lost."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import socket
+import subprocess
+import sys
+import typing
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun, SyncRunObject
+from connections.services.smartsync import STALE_MESSAGE, start_sync
+from connections.tasks import SYNC_TIME_LIMIT, expire_stale_syncs, run_sync
+from intacct.sandbox import SANDBOX_SENDER_PASSWORD, SANDBOX_USER_PASSWORD
+from tests.connections.test_tasks import drain_queue
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+
+OBJECTS = ["VENDOR", "CLASS", "DEPARTMENT"]
+
+
+@pytest.fixture
+def healthy(make_attempt, legal_entity: LegalEntity) -> LegalEntity:
+    make_attempt("healthy-top")
+    ApiSyncProfile.objects.create(legal_entity=legal_entity, object_names=OBJECTS)
+    return legal_entity
+
+
+def start(entity: LegalEntity, kind: str = SyncRun.Kind.FULL, **kwargs) -> SyncRun:
+    run, created = start_sync(entity, kind=kind, trigger=SyncRun.Trigger.MANUAL, **kwargs)
+    assert created
+    return run
+
+
+def live_keys(entity: LegalEntity, name: str) -> set[str]:
+    return set(
+        ListItem.objects.filter(
+            legal_entity=entity, object_name=name, deleted_at__isnull=True
+        ).values_list("record_no", flat=True)
+    )
+
+
+def test_run_sync_takes_one_int_and_acks_late():
+    parameters = inspect.signature(run_sync.run).parameters
+
+    assert list(parameters) == ["sync_run_id"]
+    assert typing.get_type_hints(run_sync.run)["sync_run_id"] is int
+    assert run_sync.acks_late is True
+    assert run_sync.ignore_result is True
+    assert run_sync.soft_time_limit < run_sync.time_limit == SYNC_TIME_LIMIT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_start_sync_enqueues_the_run_id_only_once_committed(healthy):
+    drain_queue()
+
+    with transaction.atomic():
+        run = start(healthy)
+        assert drain_queue() == [], "nothing is enqueued before the commit"
+
+    messages = drain_queue()
+    assert len(messages) == 1
+    assert messages[0]["headers"]["task"] == "connections.tasks.run_sync"
+    args, kwargs, _ = messages[0]["decoded"]
+    assert args == [run.pk]
+    assert kwargs == {}
+    raw = str(messages[0]["headers"]) + str(messages[0]["body"])
+    for secret in (SANDBOX_USER_PASSWORD, SANDBOX_SENDER_PASSWORD):
+        assert secret not in raw
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_or_rolled_back_or_inline_start_enqueues_nothing(healthy):
+    drain_queue()
+    with transaction.atomic():
+        start(healthy)
+        transaction.set_rollback(True)
+    assert drain_queue() == []
+
+    run = start(healthy, enqueue=False)
+    again, created = start_sync(healthy, kind=SyncRun.Kind.FULL, trigger=SyncRun.Trigger.MANUAL)
+
+    assert not created
+    assert again.pk == run.pk
+    assert drain_queue() == []
+
+
+OUTAGE_SCRIPT = """
+import django
+django.setup()
+from django.core.management import call_command
+from django.core.management.base import CommandError
+call_command("migrate", verbosity=0)
+from connections.models import ApiSyncProfile, SyncRun
+from connections.services.accounts import create_legal_entity, create_organization
+from connections.services.attempts import start_attempt
+from connections.services.smartsync import QUEUE_MESSAGE
+org = create_organization("Queue Co", slug="queue-co")
+entity = create_legal_entity(org, "Queue US")
+start_attempt(entity, company_id="healthy-top", user_id="Beanworks", password="x")
+ApiSyncProfile.objects.create(legal_entity=entity, object_names=["CLASS"])
+try:
+    call_command("smartsync", str(entity.public_id), "--full", "--wait", "--timeout", "30")
+except CommandError as exc:
+    print("exit1", str(exc) == QUEUE_MESSAGE)
+run = SyncRun.objects.get()
+print(run.state, run.error == QUEUE_MESSAGE)
+"""
+
+
+def test_a_broker_outage_fails_the_run_instead_of_the_request(tmp_path: Path) -> None:
+    # A fresh interpreter whose broker is a closed port: the real publish fails, nothing patched.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{port}/0",
+        VAR_DIR=str(tmp_path),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", OUTAGE_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-4:] == ["exit1", "True", "failed", "True"]
+    assert "could not queue sync run" in proc.stderr
+
+
+def test_run_sync_task_runs_the_sync_by_id(healthy, sandbox):
+    run = start(healthy)
+
+    assert run_sync.apply(args=[run.pk]).successful()
+
+    run.refresh_from_db()
+    assert run.state == SyncRun.State.SUCCEEDED
+    for name in OBJECTS:
+        assert live_keys(healthy, name) == {
+            str(n) for n in sandbox.company("healthy-top").snapshot(name)
+        }
+
+
+def test_run_sync_task_is_quiet_when_the_run_is_gone_or_claimed(healthy, sandbox):
+    run = start(healthy)
+    run_id = run.pk
+    assert run_sync(run_id) is None
+    assert run_sync(run_id) is None, "a redelivered task finds nothing to claim"
+    SyncRun.objects.filter(pk=run_id).delete()
+
+    assert run_sync.apply(args=[run_id]).successful()
+    assert run_sync.apply(args=[10**9]).successful()
+
+
+def test_expire_stale_syncs_frees_the_entity_and_the_next_run_completes(healthy, sandbox):
+    # A worker died mid-run: the run is stuck running with some rows written.
+    first = start(healthy)
+    run_sync(first.pk)
+    ListItem.objects.filter(legal_entity=healthy, object_name="CLASS").delete()
+    stuck = start(healthy, kind=SyncRun.Kind.PARTIAL, enqueue=False)
+    long_ago = timezone.now() - timedelta(hours=3)
+    SyncRun.objects.filter(pk=stuck.pk).update(
+        state=SyncRun.State.RUNNING, created_at=long_ago, started_at=long_ago
+    )
+    SyncRunObject.objects.create(run=stuck, object_name="VENDOR", state="running")
+    fresh = SyncRun.objects.filter(pk=stuck.pk)
+
+    assert start_sync(healthy, kind="full", trigger="manual", enqueue=False)[1] is False
+    assert expire_stale_syncs() == 1
+    assert expire_stale_syncs() == 0
+
+    stuck = fresh.get()
+    assert stuck.state == SyncRun.State.FAILED
+    assert stuck.error == STALE_MESSAGE
+    assert stuck.object_results.get().state == SyncRunObject.State.FAILED
+    again = start(healthy, kind=SyncRun.Kind.PARTIAL, enqueue=False)
+    run_sync(again.pk)
+    again.refresh_from_db()
+    assert again.kind == SyncRun.Kind.PARTIAL
+    assert again.state == SyncRun.State.SUCCEEDED
+    for name in OBJECTS:
+        assert live_keys(healthy, name) == {
+            str(n) for n in sandbox.company("healthy-top").snapshot(name)
+        }
+
+
+def test_expire_stale_syncs_leaves_recent_runs_alone(healthy):
+    run = start(healthy, enqueue=False)
+
+    assert expire_stale_syncs() == 0
+
+    run.refresh_from_db()
+    assert run.state == SyncRun.State.QUEUED
