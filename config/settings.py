@@ -298,6 +298,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "connections.tasks.expire_stale_syncs",
         "schedule": 10 * 60.0,
     },
+    "reverify-connections": {
+        "task": "connections.tasks.reverify_connections",
+        "schedule": 24 * 60 * 60.0,
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
 

@@ -7,7 +7,7 @@ are read-only vocabulary; writes go through :mod:`connections.services`.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +17,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from timezone_field import TimeZoneField
 
 from connections.fields import EncryptedTextField
 
@@ -760,3 +762,64 @@ class SyncRunObject(models.Model):
 
     def __str__(self) -> str:
         return f"{self.object_name}: {self.state}"
+
+
+class SyncSchedule(models.Model):
+    """When a legal entity syncs by itself; the beat scheduler reads the PeriodicTask rows that
+    :func:`connections.services.schedules.save_schedule` keeps in step with this one."""
+
+    class Frequency(models.TextChoices):
+        HOURLY = "hourly", "Every hour"
+        DAILY = "daily", "Every day"
+        WEEKLY = "weekly", "Every week"
+        CRON = "cron", "Cron expression"
+
+    class Weekday(models.IntegerChoices):
+        # Cron's numbering: Sunday is 0.
+        MONDAY = 1, "Monday"
+        TUESDAY = 2, "Tuesday"
+        WEDNESDAY = 3, "Wednesday"
+        THURSDAY = 4, "Thursday"
+        FRIDAY = 5, "Friday"
+        SATURDAY = 6, "Saturday"
+        SUNDAY = 0, "Sunday"
+
+    legal_entity = models.OneToOneField(
+        LegalEntity, on_delete=models.CASCADE, related_name="sync_schedule"
+    )
+    frequency = models.CharField(max_length=20, choices=Frequency.choices, default=Frequency.DAILY)
+    # Hourly runs at this time's minute; daily and weekly at this time.
+    time_of_day = models.TimeField(default=time(2, 0))
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices, default=Weekday.MONDAY)
+    cron_expression = models.CharField(
+        max_length=100, blank=True, help_text="minute hour day-of-month month day-of-week"
+    )
+    timezone = TimeZoneField(default="UTC")
+    kind = models.CharField(
+        max_length=20, choices=SyncRun.Kind.choices, default=SyncRun.Kind.PARTIAL
+    )
+    weekly_full = models.BooleanField("also a weekly full sync", default=False)
+    weekly_full_weekday = models.PositiveSmallIntegerField(
+        choices=Weekday.choices, default=Weekday.SUNDAY
+    )
+    enabled = models.BooleanField(default=True)
+    periodic_task = models.OneToOneField(
+        PeriodicTask, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    full_periodic_task = models.OneToOneField(
+        PeriodicTask, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "sync schedule"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(frequency="cron", cron_expression=""),
+                name="connections_syncschedule_cron_has_expression",
+                violation_error_message="A cron schedule needs its expression.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sync schedule of {self.legal_entity}"

@@ -6,8 +6,12 @@ import logging
 
 from celery import shared_task
 
-from connections.services import smartsync
-from connections.services.verification import expire_stale_runs, run_verification
+from connections.services import schedules, smartsync
+from connections.services.verification import (
+    expire_stale_runs,
+    reverify_connected,
+    run_verification,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,3 +64,16 @@ def run_sync(sync_run_id: int) -> None:
 def expire_stale_syncs() -> int:
     """Finish as ``failed`` the syncs whose worker was lost, so the entity can sync again."""
     return smartsync.expire_stale_syncs()
+
+
+@shared_task(acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def queue_scheduled_sync(legal_entity_id: int, kind: str) -> None:
+    """A Sync Schedule came due: start its sync unless one is running or the schedule is off."""
+    schedules.queue_scheduled_sync(legal_entity_id, kind)
+
+
+@shared_task(acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def reverify_connections() -> int:
+    """Verify every connected legal entity again, so a permission removed in Intacct shows up
+    before syncs start failing. Returns how many verifications were started."""
+    return reverify_connected()

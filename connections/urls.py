@@ -1,7 +1,7 @@
 from django.urls import path
 
 from connections.models import Step
-from connections.views import handoff, pages, wizard
+from connections.views import handoff, pages, smartsync, wizard
 
 app_name = "connections"
 
@@ -42,7 +42,18 @@ urlpatterns = [
         wizard.api_sync_profile,
         name="api_sync_profile",
     ),
-    path("connect/<uuid:public_id>/smartsync/", wizard.smartsync, name="smartsync"),
+    path("connect/<uuid:public_id>/smartsync/", smartsync.smartsync, name="smartsync"),
+    path("connect/<uuid:public_id>/smartsync/sync/", smartsync.start, name="sync_start"),
+    path(
+        "connect/<uuid:public_id>/smartsync/runs/<uuid:run_id>/",
+        smartsync.run_status,
+        name="sync_run",
+    ),
+    path(
+        "connect/<uuid:public_id>/smartsync/schedule/",
+        smartsync.schedule,
+        name="sync_schedule",
+    ),
     path("connect/<uuid:public_id>/handoff/", handoff.manage, name="handoff_manage"),
     # Hand-off links: no login, the signed token is the permission.
     path("handoff/<str:token>/", handoff.handoff_start, name="handoff_start"),

@@ -206,6 +206,24 @@ def create_run(
     return run, True
 
 
+def reverify_connected() -> int:
+    """Start a scheduled verification for every current attempt that has been checked before
+    (verified or failed); an attempt with a run already active keeps that run."""
+    started = 0
+    attempts = (
+        ConnectionAttempt.objects.current()
+        .filter(state__in=[ConnectionAttempt.State.VERIFIED, ConnectionAttempt.State.FAILED])
+        .select_related("legal_entity__organization")
+    )
+    for attempt in attempts:
+        with transaction.atomic():
+            run, created = create_run(attempt, trigger=VerificationRun.Trigger.SCHEDULE)
+            if created:
+                transaction.on_commit(partial(_enqueue, run.pk))
+                started += 1
+    return started
+
+
 QUEUE_MESSAGE = (
     "The check could not be started because our task queue is unavailable. Nothing was lost: "
     "try again in a minute."

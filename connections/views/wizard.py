@@ -240,16 +240,6 @@ def api_sync_profile(request: HtmxHttpRequest, legal_entity: LegalEntity) -> Htt
     return render(request, context["page"].template, context)
 
 
-@require_GET
-@wizard_view
-def smartsync(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResponse:
-    """Step 9: the SmartSync entry point (SmartSync itself comes later)."""
-    attempt = current_attempt(legal_entity)
-    context = _step_context(request, legal_entity, attempt, Step.SMARTSYNC)
-    context["profile_status"] = api_sync_profile_status(legal_entity)
-    return render(request, context["page"].template, context)
-
-
 # --- Verification --------------------------------------------------------------------------------
 
 

@@ -210,7 +210,7 @@ def test_walk_every_step_fail_on_permissions_fix_and_verify(
     expect(step).to_contain_text("The connection is verified")
     step.get_by_role("link", name="9. SmartSync").click()
     expect(step.get_by_role("heading", level=1)).to_have_text("Enable SmartSync")
-    expect(step).to_contain_text("Coming in a later release.")
+    expect(step).to_contain_text("Step 8 must be done first")
 
     # At phone width no page of the wizard scrolls sideways.
     phone = browser.new_context(

@@ -54,7 +54,7 @@ GUIDE_WORDS = {
     ],
     "credentials": ["Connecting Beanworks to Sage Intacct", "Company ID", "Entity-level"],
     "api_sync_profile": ["API Sync Profile", "Waiting for customer success"],
-    "smartsync": ["Enable SmartSync", "later release"],
+    "smartsync": ["Enable SmartSync", "Partial Sync", "Sync Schedule"],
 }
 
 # The views a legal entity's URL opens: (URL name, extra arguments, method).
@@ -411,14 +411,14 @@ def test_api_sync_profile_step_turns_ready_once_customer_success_created_it(syst
     assert "VENDOR" in ready
 
 
-def test_smartsync_is_a_placeholder_that_links_back(system_admin, attempt):
+def test_smartsync_waits_for_the_api_sync_profile_and_links_back(system_admin, attempt):
     page = _page(
         _client(system_admin).get(
             reverse("connections:smartsync", args=[attempt.legal_entity.public_id])
         )
     )
 
-    assert "Coming in a later release" in page
+    assert "Step 8 must be done first" in page
     assert reverse("connections:api_sync_profile", args=[attempt.legal_entity.public_id]) in page
 
 

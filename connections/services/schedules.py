@@ -1,0 +1,199 @@
+"""The Sync Schedule: a legal entity's automatic syncs, stored for django-celery-beat's database
+scheduler.
+
+:func:`save_schedule` writes the :class:`~connections.models.SyncSchedule` and keeps its
+``PeriodicTask`` rows in step: one for the scheduled kind, and a second, weekly, for the full sync
+when ``weekly_full`` is on. Each calls ``connections.tasks.queue_scheduled_sync`` with ids only.
+When it fires, :func:`queue_scheduled_sync` starts the run, once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import time
+from typing import Any
+
+from celery.schedules import crontab
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from connections import audit
+from connections.models import ApiSyncProfile, LegalEntity, SyncRun, SyncSchedule
+from connections.services.smartsync import start_sync
+
+__all__ = [
+    "SCHEDULE_FIELDS",
+    "TASK_NAME",
+    "crontab_fields",
+    "parse_cron",
+    "queue_scheduled_sync",
+    "save_schedule",
+]
+
+TASK_NAME = "connections.tasks.queue_scheduled_sync"
+
+#: What a schedule form may set.
+SCHEDULE_FIELDS = (
+    "frequency",
+    "time_of_day",
+    "weekday",
+    "cron_expression",
+    "timezone",
+    "kind",
+    "weekly_full",
+    "weekly_full_weekday",
+    "enabled",
+)
+
+_CRON_PARTS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+
+
+def parse_cron(expression: str) -> dict[str, str]:
+    """The five fields of a cron expression (``minute hour day-of-month month day-of-week``);
+    ``ValidationError`` unless Celery's crontab accepts them."""
+    parts = expression.split()
+    if len(parts) != len(_CRON_PARTS):
+        raise ValidationError(
+            "A cron expression has five fields: minute hour day-of-month month day-of-week."
+        )
+    fields = dict(zip(_CRON_PARTS, parts, strict=True))
+    try:
+        crontab(**fields)
+    except (ValueError, IndexError) as error:
+        raise ValidationError(f"Not a valid cron expression: {error}") from error
+    return fields
+
+
+def crontab_fields(schedule: SyncSchedule) -> dict[str, str]:
+    """The crontab of the schedule's main sync."""
+    at: time = schedule.time_of_day
+    every = {"day_of_month": "*", "month_of_year": "*", "day_of_week": "*"}
+    if schedule.frequency == SyncSchedule.Frequency.HOURLY:
+        return {"minute": str(at.minute), "hour": "*", **every}
+    if schedule.frequency == SyncSchedule.Frequency.DAILY:
+        return {"minute": str(at.minute), "hour": str(at.hour), **every}
+    if schedule.frequency == SyncSchedule.Frequency.WEEKLY:
+        return {
+            "minute": str(at.minute),
+            "hour": str(at.hour),
+            **every,
+            "day_of_week": str(schedule.weekday),
+        }
+    return parse_cron(schedule.cron_expression)
+
+
+def _weekly_full_fields(schedule: SyncSchedule) -> dict[str, str]:
+    at: time = schedule.time_of_day
+    return {
+        "minute": str(at.minute),
+        "hour": str(at.hour),
+        "day_of_month": "*",
+        "month_of_year": "*",
+        "day_of_week": str(schedule.weekly_full_weekday),
+    }
+
+
+def _crontab(fields: Mapping[str, str], schedule: SyncSchedule) -> CrontabSchedule:
+    crontab_schedule, _ = CrontabSchedule.objects.get_or_create(
+        **fields, timezone=schedule.timezone
+    )
+    return crontab_schedule
+
+
+def _put_task(
+    task: PeriodicTask | None,
+    *,
+    name: str,
+    schedule: SyncSchedule,
+    fields: Mapping[str, str],
+    kind: str,
+) -> PeriodicTask:
+    task = task or PeriodicTask(name=name)
+    task.name = name
+    task.task = TASK_NAME
+    task.crontab = _crontab(fields, schedule)
+    task.interval = None
+    # Ids only: the worker reads everything else from the database.
+    task.kwargs = json.dumps({"legal_entity_id": schedule.legal_entity_id, "kind": kind})
+    task.enabled = schedule.enabled
+    task.description = f"{SyncRun.Kind(kind).label} sync of legal entity {schedule.legal_entity_id}"
+    task.save()
+    return task
+
+
+@transaction.atomic
+def save_schedule(legal_entity: LegalEntity, data: Mapping[str, Any], user: Any) -> SyncSchedule:
+    """Create or update ``legal_entity``'s schedule from ``data`` (any of :data:`SCHEDULE_FIELDS`)
+    and its PeriodicTask rows; pausing disables them. ``ValidationError`` for a bad schedule."""
+    schedule = SyncSchedule.objects.select_for_update().filter(
+        legal_entity=legal_entity
+    ).first() or SyncSchedule(legal_entity=legal_entity)
+    created = schedule.pk is None
+    for name in SCHEDULE_FIELDS:
+        if name in data:
+            setattr(schedule, name, data[name])
+    if schedule.frequency != SyncSchedule.Frequency.CRON:
+        schedule.cron_expression = ""
+    schedule.full_clean(exclude=["periodic_task", "full_periodic_task"])
+    main_fields = crontab_fields(schedule)
+    schedule.save()
+
+    prefix = f"SmartSync {legal_entity.public_id}"
+    schedule.periodic_task = _put_task(
+        schedule.periodic_task,
+        name=f"{prefix} {schedule.kind}",
+        schedule=schedule,
+        fields=main_fields,
+        kind=schedule.kind,
+    )
+    if schedule.weekly_full and schedule.kind != SyncRun.Kind.FULL:
+        schedule.full_periodic_task = _put_task(
+            schedule.full_periodic_task,
+            name=f"{prefix} weekly full",
+            schedule=schedule,
+            fields=_weekly_full_fields(schedule),
+            kind=SyncRun.Kind.FULL,
+        )
+    elif schedule.full_periodic_task is not None:
+        schedule.full_periodic_task.delete()
+        schedule.full_periodic_task = None
+    schedule.save(update_fields=["periodic_task", "full_periodic_task", "updated_at"])
+
+    audit.record(
+        user,
+        "sync_schedule.created" if created else "sync_schedule.updated",
+        organization=legal_entity.organization,
+        legal_entity=legal_entity,
+        frequency=schedule.frequency,
+        kind=schedule.kind,
+        weekly_full=schedule.weekly_full,
+        enabled=schedule.enabled,
+        timezone=str(schedule.timezone),
+        crontab=" ".join(main_fields[part] for part in _CRON_PARTS),
+    )
+    return schedule
+
+
+def queue_scheduled_sync(legal_entity_id: int, kind: str) -> SyncRun | None:
+    """Start the scheduled ``kind`` of sync of ``legal_entity_id``, and return the new run.
+
+    ``None``, starting nothing, when the entity or its schedule is gone, the schedule is paused,
+    the API Sync Profile is not enabled, or a run is already queued or running (a slow sync is
+    not doubled by the next tick).
+    """
+    legal_entity = LegalEntity.objects.filter(pk=legal_entity_id).first()
+    if legal_entity is None:
+        return None
+    schedule = SyncSchedule.objects.filter(legal_entity=legal_entity).first()
+    if schedule is None or not schedule.enabled:
+        return None
+    if not ApiSyncProfile.objects.filter(legal_entity=legal_entity, enabled=True).exists():
+        return None
+    if kind not in SyncRun.Kind.values:
+        kind = SyncRun.Kind.PARTIAL
+    run, created = start_sync(
+        legal_entity, kind=kind, trigger=SyncRun.Trigger.SCHEDULE, enqueue=True
+    )
+    return run if created else None
