@@ -38,6 +38,8 @@ from connections.models import (
     ConnectionAttempt,
     LegalEntity,
     ListItem,
+    Step,
+    StepState,
     SyncRun,
     SyncRunObject,
 )
@@ -300,6 +302,16 @@ def _finish(run: SyncRun, state: str, error: str) -> SyncRun:
     SyncRun.objects.filter(pk=run.pk).update(state=state, error=error, finished_at=now)
     if state != SyncRun.State.FAILED:
         LegalEntity.objects.filter(pk=run.legal_entity_id).update(last_synced_at=now)
+    if state == SyncRun.State.SUCCEEDED and run.kind == SyncRun.Kind.FULL:
+        # The guide's last step is proven by a successful full sync.
+        StepState.objects.filter(
+            attempt__legal_entity_id=run.legal_entity_id,
+            attempt__is_current=True,
+            step=Step.SMARTSYNC,
+        ).exclude(status=StepState.Status.VERIFIED).update(
+            status=StepState.Status.VERIFIED, reason="", errorno="", verified_at=now,
+            updated_at=now,
+        )  # fmt: skip
     run.refresh_from_db()
     return run
 

@@ -207,7 +207,7 @@ STATUS_DISPLAY: dict[str, tuple[str, str]] = {
     "verified": ("Verified", "✔"),
     "failed": ("Failed", "✕"),
     "waiting": ("Waiting for customer success", "…"),
-    "later": ("Coming later", "…"),
+    "later": ("After step 8", "…"),
 }
 
 
@@ -265,7 +265,11 @@ def progress(
         status = state.status if state is not None else StepState.Status.PENDING
         if step == Step.API_SYNC_PROFILE:
             status = "verified" if profile_status == ApiSyncProfile.Status.READY else "waiting"
-        elif step == Step.SMARTSYNC and status == StepState.Status.PENDING:
+        elif (
+            step == Step.SMARTSYNC
+            and status == StepState.Status.PENDING
+            and profile_status != ApiSyncProfile.Status.READY
+        ):
             status = "later"
         items.append(
             RailItem(

@@ -9,7 +9,15 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun, SyncRunObject
+from connections.models import (
+    ApiSyncProfile,
+    LegalEntity,
+    ListItem,
+    Step,
+    StepState,
+    SyncRun,
+    SyncRunObject,
+)
 from connections.services.smartsync import parse_timestamp, run_sync, start_sync
 from intacct.sandbox.world import Sandbox
 
@@ -66,6 +74,19 @@ def test_first_sync_is_full_and_matches_the_sandbox(healthy, sandbox):
     assert counts(run, "created") == counts(run, "fetched") > 0
     healthy.refresh_from_db()
     assert healthy.last_synced_at is not None
+
+
+def test_a_successful_full_sync_proves_the_smartsync_step(healthy, sandbox):
+    step = StepState.objects.get(
+        attempt__legal_entity=healthy, attempt__is_current=True, step=Step.SMARTSYNC
+    )
+    assert step.status == StepState.Status.PENDING
+
+    sync(healthy, kind=SyncRun.Kind.FULL)
+
+    step.refresh_from_db()
+    assert step.status == StepState.Status.VERIFIED
+    assert step.verified_at is not None
 
 
 def test_partial_sync_catches_adds_changes_and_deletes_cheaply(healthy, sandbox):
