@@ -40,9 +40,9 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_a_check_started_while_the_broker_is_down_ends_with_a_retry_message(
-    tmp_path: Path,
-) -> None:
+def run_with_broker_down(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter on its own SQLite database whose Celery broker is a
+    closed port, so a real publish fails the way it does in production."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -54,8 +54,8 @@ def test_a_check_started_while_the_broker_is_down_ends_with_a_retry_message(
         CELERY_BROKER_URL=f"redis://127.0.0.1:{closed_port()}/0",
         VAR_DIR=str(tmp_path),
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
+    return subprocess.run(
+        [sys.executable, "-c", script],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -63,6 +63,12 @@ def test_a_check_started_while_the_broker_is_down_ends_with_a_retry_message(
         timeout=120,
         check=False,
     )
+
+
+def test_a_check_started_while_the_broker_is_down_ends_with_a_retry_message(
+    tmp_path: Path,
+) -> None:
+    proc = run_with_broker_down(SCRIPT, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["error", "True", "draft"]
     assert "could not queue verification run" in proc.stderr

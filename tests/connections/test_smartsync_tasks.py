@@ -4,10 +4,6 @@ its run is gone; ``expire_stale_syncs`` frees an entity whose worker was lost.""
 from __future__ import annotations
 
 import inspect
-import os
-import socket
-import subprocess
-import sys
 import typing
 from datetime import timedelta
 from pathlib import Path
@@ -20,11 +16,11 @@ from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun, S
 from connections.services.smartsync import STALE_MESSAGE, start_sync
 from connections.tasks import SYNC_TIME_LIMIT, expire_stale_syncs, run_sync
 from intacct.sandbox import SANDBOX_SENDER_PASSWORD, SANDBOX_USER_PASSWORD
+from tests.connections.test_queue_unavailable import run_with_broker_down
 from tests.connections.test_tasks import drain_queue
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[2]
 
 OBJECTS = ["VENDOR", "CLASS", "DEPARTMENT"]
 
@@ -119,30 +115,7 @@ print(run.state, run.error == QUEUE_MESSAGE)
 
 
 def test_a_broker_outage_fails_the_run_instead_of_the_request(tmp_path: Path) -> None:
-    # A fresh interpreter whose broker is a closed port: the real publish fails, nothing patched.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        CELERY_BROKER_URL=f"redis://127.0.0.1:{port}/0",
-        VAR_DIR=str(tmp_path),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", OUTAGE_SCRIPT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_with_broker_down(OUTAGE_SCRIPT, tmp_path)
 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-4:] == ["exit1", "True", "failed", "True"]
