@@ -394,13 +394,7 @@ def _full(
     for page in client.query_pages(obj.name, obj.fields, show_private=show_private):
         stats.pages += 1
         _write_page(legal_entity, obj, page.records, now, stats, seen)
-    stats.deleted += (
-        ListItem.objects.filter(
-            legal_entity=legal_entity, object_name=obj.name, deleted_at__isnull=True
-        )
-        .exclude(record_no__in=seen)
-        .update(deleted_at=now)
-    )
+    _mark_deleted(legal_entity, obj, seen, now, stats)
 
 
 def _partial(
@@ -427,17 +421,32 @@ def _partial(
     ):
         stats.pages += 1
         listed.update(key for rec in page.records if (key := rec.get(obj.key_field, "")))
-    held = set(
-        ListItem.objects.filter(
-            legal_entity=legal_entity, object_name=obj.name, deleted_at__isnull=True
-        ).values_list("record_no", flat=True)
-    )
-    unknown = sorted(listed - held)
+    unknown = sorted(listed - _held_keys(legal_entity, obj))
     for i in range(0, len(unknown), READ_CHUNK):
         records = client.read(obj.name, unknown[i : i + READ_CHUNK], obj.fields)
         stats.pages += 1
         _write_page(legal_entity, obj, records, now, stats)
-    gone = sorted(held - listed)
+    _mark_deleted(legal_entity, obj, listed, now, stats)
+
+
+def _held_keys(legal_entity: LegalEntity, obj: ListObject) -> set[str]:
+    return set(
+        ListItem.objects.filter(
+            legal_entity=legal_entity, object_name=obj.name, deleted_at__isnull=True
+        ).values_list("record_no", flat=True)
+    )
+
+
+def _mark_deleted(
+    legal_entity: LegalEntity,
+    obj: ListObject,
+    listed: set[str],
+    now: datetime,
+    stats: ObjectStats,
+) -> None:
+    """Mark deleted the live rows Intacct did not list, in chunks: one ``NOT IN`` over every key
+    of a large object would pass SQLite's limit on query parameters."""
+    gone = sorted(_held_keys(legal_entity, obj) - listed)
     for i in range(0, len(gone), DELETE_CHUNK):
         stats.deleted += ListItem.objects.filter(
             legal_entity=legal_entity,
