@@ -217,10 +217,8 @@ def reverify_connected() -> int:
     )
     for attempt in attempts:
         with transaction.atomic():
-            run, created = create_run(attempt, trigger=VerificationRun.Trigger.SCHEDULE)
-            if created:
-                transaction.on_commit(partial(_enqueue, run.pk))
-                started += 1
+            _, created = _start(attempt, user=None, trigger=VerificationRun.Trigger.SCHEDULE)
+        started += created
     return started
 
 
@@ -238,10 +236,14 @@ def start_verification(
 ) -> VerificationRun:
     """The attempt's active run if there is one; else a new queued run whose task is enqueued
     (with the run's id only) once the current transaction commits."""
+    return _start(attempt, user=user, trigger=trigger)[0]
+
+
+def _start(attempt: ConnectionAttempt, *, user: Any, trigger: str) -> tuple[VerificationRun, bool]:
     run, created = create_run(attempt, user=user, trigger=trigger)
     if created:
         transaction.on_commit(partial(_enqueue, run.pk))
-    return run
+    return run, created
 
 
 def _enqueue(run_id: int) -> None:
