@@ -43,6 +43,14 @@ from connections.models import (
     SyncRun,
     SyncRunObject,
 )
+from connections.services.listitem_store import (
+    KeySet,
+    Row,
+    held_keys,
+    json_text,
+    parse_timestamp,
+    upsert_page,
+)
 from connections.services.verification import client_for
 from intacct.catalog import LIST_OBJECTS, ListObject, get_object, udd_object
 from intacct.client import IntacctClient
@@ -79,30 +87,6 @@ DATE_FORMAT = "%m/%d/%Y"
 
 # Errors that no other object could escape: the sign-in or the request itself is refused.
 _RUN_ERRORS = (AuthenticationError, ControlError, EndpointError)
-
-_UPSERT_FIELDS = [
-    "item_id",
-    "name",
-    "status",
-    "when_modified",
-    "fields",
-    "deleted_at",
-    "synced_at",
-]
-
-
-def parse_timestamp(text: str | None) -> datetime | None:
-    """An Intacct ``MM/DD/YYYY HH:MM:SS`` (or ``MM/DD/YYYY``) as an aware UTC datetime; ``None``
-    when empty or unreadable."""
-    value = (text or "").strip()
-    if not value:
-        return None
-    for fmt in (TIMESTAMP_FORMAT, DATE_FORMAT):
-        try:
-            return datetime.strptime(value, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-    return None
 
 
 def format_timestamp(value: datetime) -> str:
@@ -390,11 +374,11 @@ def _full(
     stats: ObjectStats,
 ) -> None:
     now = timezone.now()
-    seen: set[str] = set()
+    seen = KeySet()
     for page in client.query_pages(obj.name, obj.fields, show_private=show_private):
         stats.pages += 1
-        _write_page(legal_entity, obj, page.records, now, stats, seen)
-    _mark_deleted(legal_entity, obj, seen, now, stats)
+        seen.update(_write_page(legal_entity, obj, page.records, now, stats))
+    _mark_deleted(legal_entity, obj, seen, held_keys(legal_entity.pk, obj.name), now, stats)
 
 
 def _partial(
@@ -415,38 +399,32 @@ def _partial(
         stats.pages += 1
         _write_page(legal_entity, obj, page.records, now, stats)
 
-    listed: set[str] = set()
+    listed = KeySet()
     for page in client.query_pages(
         obj.name, [obj.key_field], show_private=show_private, page_size=KEY_PAGE_SIZE
     ):
         stats.pages += 1
         listed.update(key for rec in page.records if (key := rec.get(obj.key_field, "")))
-    unknown = sorted(listed - _held_keys(legal_entity, obj))
+    held = held_keys(legal_entity.pk, obj.name)
+    unknown = listed.difference(held)
     for i in range(0, len(unknown), READ_CHUNK):
         records = client.read(obj.name, unknown[i : i + READ_CHUNK], obj.fields)
         stats.pages += 1
         _write_page(legal_entity, obj, records, now, stats)
-    _mark_deleted(legal_entity, obj, listed, now, stats)
-
-
-def _held_keys(legal_entity: LegalEntity, obj: ListObject) -> set[str]:
-    return set(
-        ListItem.objects.filter(
-            legal_entity=legal_entity, object_name=obj.name, deleted_at__isnull=True
-        ).values_list("record_no", flat=True)
-    )
+    _mark_deleted(legal_entity, obj, listed, held, now, stats)
 
 
 def _mark_deleted(
     legal_entity: LegalEntity,
     obj: ListObject,
-    listed: set[str],
+    listed: KeySet,
+    held: KeySet,
     now: datetime,
     stats: ObjectStats,
 ) -> None:
     """Mark deleted the live rows Intacct did not list, in chunks: one ``NOT IN`` over every key
     of a large object would pass SQLite's limit on query parameters."""
-    gone = sorted(_held_keys(legal_entity, obj) - listed)
+    gone = held.difference(listed)
     for i in range(0, len(gone), DELETE_CHUNK):
         stats.deleted += ListItem.objects.filter(
             legal_entity=legal_entity,
@@ -462,52 +440,27 @@ def _write_page(
     records: Iterable[dict[str, str]],
     now: datetime,
     stats: ObjectStats,
-    seen: set[str] | None = None,
-) -> None:
-    """Upsert one page in one statement, skipping rows that did not change."""
-    items: dict[str, ListItem] = {}
+) -> list[str]:
+    """Upsert one page in one statement (the database skips rows that did not change); returns
+    the page's keys."""
+    rows: dict[str, Row] = {}
+    key_field, id_field, name_field = obj.key_field, obj.id_field, obj.name_field
+    status_field, modified_field = obj.status_field, obj.when_modified_field
     for record in records:
         stats.fetched += 1
-        key = (record.get(obj.key_field) or "").strip()
+        key = (record.get(key_field) or "").strip()
         if not key:
             continue
-        items[key] = ListItem(
-            legal_entity=legal_entity,
-            object_name=obj.name,
-            record_no=key,
-            item_id=(record.get(obj.id_field) or "")[:200],
-            name=(record.get(obj.name_field) or "")[:500],
-            status=(record.get(obj.status_field) or "")[:40] if obj.status_field else "",
-            when_modified=parse_timestamp(record.get(obj.when_modified_field)),
-            fields=dict(record),
-            deleted_at=None,
-            synced_at=now,
+        rows[key] = Row(
+            key,
+            (record.get(id_field) or "")[:200],
+            (record.get(name_field) or "")[:500],
+            (record.get(status_field) or "")[:40] if status_field else "",
+            parse_timestamp(record.get(modified_field)),
+            json_text(record),
         )
-    if seen is not None:
-        seen.update(items)
-    if not items:
-        return
-    existing = {
-        record_no: (when_modified, fields, deleted_at)
-        for record_no, when_modified, fields, deleted_at in ListItem.objects.filter(
-            legal_entity=legal_entity, object_name=obj.name, record_no__in=list(items)
-        ).values_list("record_no", "when_modified", "fields", "deleted_at")
-    }
-    writes: list[ListItem] = []
-    for key, item in items.items():
-        old = existing.get(key)
-        if old is None:
-            stats.created += 1
-        elif old == (item.when_modified, item.fields, None):
-            stats.unchanged += 1
-            continue
-        else:
-            stats.updated += 1
-        writes.append(item)
-    if writes:
-        ListItem.objects.bulk_create(
-            writes,
-            update_conflicts=True,
-            unique_fields=["legal_entity", "object_name", "record_no"],
-            update_fields=_UPSERT_FIELDS,
-        )
+    written = upsert_page(legal_entity.pk, obj.name, list(rows.values()), now)
+    stats.created += written.created
+    stats.updated += written.updated
+    stats.unchanged += written.unchanged
+    return list(rows)
