@@ -521,6 +521,12 @@ class ObjectTable:
                     lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
                     rest.append(HoleCheck(negate=True))
                     continue
+            # "changed since": a lower bound on WHENCREATED (never after the base WHENMODIFIED)
+            # or on either of them, as partial syncs ask, narrows the interval; the condition
+            # itself is still evaluated on each record inside it.
+            since = self._since_bound(item)
+            if since is not None:
+                lo = max(lo, since)
             rest.append(item)
         residual: Node
         if not rest:
@@ -530,6 +536,27 @@ class ObjectTable:
         else:
             residual = And(tuple(rest))
         return lo, hi, points, residual
+
+    def _since_bound(self, item: Node) -> int | None:
+        """The first record number that can match ``item`` when it only admits records modified
+        or created after some time (``>``/``>=``/``BETWEEN`` on WHENMODIFIED or WHENCREATED, or
+        an ``OR`` of such); ``None`` otherwise. Base WHENCREATED never exceeds the base
+        WHENMODIFIED, so both bound the record number through WHENMODIFIED's monotony."""
+        odef = self.odef
+        if isinstance(item, Or):
+            bounds = [self._since_bound(i) for i in item.items]
+            known = [b for b in bounds if b is not None]
+            return min(known) if known and len(known) == len(bounds) else None
+        if getattr(item, "field", None) not in (odef.modified_field, odef.created_field):
+            return None
+        if isinstance(item, Between):
+            lower = Cmp(odef.modified_field, ">=", item.low)
+        elif isinstance(item, Cmp) and item.op in (">", ">="):
+            lower = Cmp(odef.modified_field, item.op, item.value)
+        else:
+            return None
+        bounds = self._time_bounds(lower)
+        return None if bounds is None else bounds[0]
 
     def _time_bounds(self, item: Node) -> tuple[int, int] | None:
         count = self.base_count

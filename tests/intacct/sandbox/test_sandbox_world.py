@@ -10,7 +10,7 @@ import time
 import pytest
 
 from intacct.catalog import LIST_OBJECTS
-from intacct.sandbox.query import And, Cmp, In, IsNull, Like, Not, Or, TrueNode
+from intacct.sandbox.query import And, Between, Cmp, In, IsNull, Like, Not, Or, TrueNode
 from intacct.sandbox.schema import HOLE_MODULUS, HOLE_RESIDUE, format_timestamp
 from intacct.sandbox.world import Sandbox
 
@@ -262,6 +262,13 @@ def test_planned_answers_equal_brute_force():
     nodes += [
         And((Cmp("RECORDNO", ">", "12345"), Cmp("RECORDNO", "<=", "23456"), n)) for n in nodes[2:6]
     ]
+    # A partial sync's "changed since": WHENCREATED alone, and OR'ed with WHENMODIFIED.
+    for since in ("01/01/2021", "09/30/2024 12:00:00", "12/31/2030"):
+        created = Cmp("WHENCREATED", ">", since)
+        nodes += [created, Or((Cmp("WHENMODIFIED", ">", since), created))]
+        nodes += [
+            Or((Between("WHENMODIFIED", since, "12/31/2030"), Cmp("WHENCREATED", ">=", since)))
+        ]
     for node in nodes:
         pred = table.predicate(node, False)
         want = [n for n in alive if pred(table.getter(n))]
