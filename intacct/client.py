@@ -25,6 +25,7 @@ What it does for the caller:
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import threading
@@ -33,6 +34,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -143,6 +145,31 @@ def _limiter_for(endpoint: str, company_id: str, size: int) -> threading.Bounded
         if sem is None:
             sem = _limiters[key] = threading.BoundedSemaphore(size)
         return sem
+
+
+@dataclass
+class RequestCount:
+    """HTTP requests sent inside one :func:`counting_requests` block."""
+
+    requests: int = 0
+
+
+_request_counter: contextvars.ContextVar[RequestCount | None] = contextvars.ContextVar(
+    "intacct_request_counter", default=None
+)
+
+
+@contextmanager
+def counting_requests() -> Iterator[RequestCount]:
+    """Count the requests this block sends, including those its pagers send from their helper
+    threads, apart from other work sharing the same client in other threads (``round_trips``
+    counts everything)."""
+    count = RequestCount()
+    token = _request_counter.set(count)
+    try:
+        yield count
+    finally:
+        _request_counter.reset(token)
 
 
 class IntacctClient:
@@ -301,6 +328,9 @@ class IntacctClient:
         with self._limiter:
             with self._count_lock:
                 self.round_trips += 1
+                counter = _request_counter.get()
+                if counter is not None:
+                    counter.requests += 1
             try:
                 http = self._http.post(url, content=body)
             except httpx.TimeoutException:
@@ -511,7 +541,7 @@ def _offset_pages(fetch: Callable[[int], Page], window: int) -> Iterator[Page]:
         def schedule() -> None:
             nonlocal next_offset
             while stride and len(pending) < window and next_offset < end:
-                pending.append(pool.submit(fetch, next_offset))
+                pending.append(pool.submit(contextvars.copy_context().run, fetch, next_offset))
                 next_offset += stride
 
         schedule()
@@ -537,7 +567,9 @@ def _prefetching(
         page = fetch(first)
         while True:
             nxt = next_offset(page)
-            future: Future[Page] | None = pool.submit(fetch, nxt) if nxt is not None else None
+            future: Future[Page] | None = (
+                pool.submit(contextvars.copy_context().run, fetch, nxt) if nxt is not None else None
+            )
             yield page
             if future is None:
                 return
