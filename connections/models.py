@@ -704,6 +704,8 @@ class SyncRun(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Set while running, at most every few seconds: a run whose worker stopped goes quiet.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -746,7 +748,12 @@ class SyncRunObject(models.Model):
     updated = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
+    # Records the run expects to fetch (as Intacct counts them so far): the progress bar's end.
+    total = models.PositiveIntegerField(default=0)
     # The WHENMODIFIED a partial sync read from (None for a full sync).
+    since = models.DateTimeField(null=True, blank=True)
+    # The newest WHENMODIFIED held after this object synced successfully: the next partial sync
+    # reads from here, less an overlap. None when the object failed (it then moves nothing).
     watermark = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)

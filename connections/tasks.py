@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
+from celery.exceptions import MaxRetriesExceededError
 
 from connections.services import schedules, smartsync
 from connections.services.verification import (
@@ -50,14 +52,27 @@ SYNC_TIME_LIMIT = 60 * 60
 
 
 @shared_task(  # type: ignore[untyped-decorator]
+    bind=True,
     acks_late=True,
     ignore_result=True,
     soft_time_limit=SYNC_SOFT_TIME_LIMIT,
     time_limit=SYNC_TIME_LIMIT,
+    max_retries=3,
 )
-def run_sync(sync_run_id: int) -> None:
-    """Run the queued SyncRun ``sync_run_id``; nothing to do if it is gone or claimed."""
-    smartsync.run_sync(sync_run_id)
+def run_sync(self: Any, sync_run_id: int) -> None:
+    """Run the SyncRun ``sync_run_id``; nothing to do if it is finished or gone.
+
+    When the run is still running elsewhere, this is a second delivery of the task: its worker
+    was lost (the message came back), or it is alive and busy. Look again once a lost worker's
+    run would have gone silent for :data:`~connections.services.smartsync.STALL_AFTER`, and take
+    it over then.
+    """
+    if smartsync.run_sync(sync_run_id) is None and smartsync.is_running(sync_run_id):
+        try:
+            raise self.retry(countdown=smartsync.STALL_AFTER.total_seconds() + 60)
+        except MaxRetriesExceededError:
+            # Still alive after three looks: its own worker has it (expiry covers the rest).
+            logger.info("sync run %s is still running elsewhere", sync_run_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]

@@ -73,7 +73,7 @@ def json_text(record: dict[str, str]) -> str:
 # --- the upsert -----------------------------------------------------------------------------------
 
 _TABLE = ListItem._meta.db_table
-_COLUMNS = {f.name: f.column for f in ListItem._meta.concrete_fields}
+_COLUMNS: dict[str, str] = {f.name: str(f.column) for f in ListItem._meta.concrete_fields}
 _ENTITY = _COLUMNS["legal_entity"]
 
 

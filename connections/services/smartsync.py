@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -53,7 +54,7 @@ from connections.services.listitem_store import (
 )
 from connections.services.verification import client_for
 from intacct.catalog import LIST_OBJECTS, ListObject, get_object, udd_object
-from intacct.client import IntacctClient
+from intacct.client import IntacctClient, Page, RequestCount, counting_requests
 from intacct.errors import AuthenticationError, ControlError, EndpointError, IntacctError
 from intacct.protocol import Filter
 
@@ -62,6 +63,11 @@ logger = logging.getLogger(__name__)
 #: A partial sync re-reads this far behind the newest WHENMODIFIED it holds, so records written
 #: in the same second as the last sync (or with a slightly skewed clock) are not missed.
 OVERLAP = timedelta(minutes=5)
+#: A sync runs in the background for minutes: each request may take longer than an interactive
+#: check's, and a transient error (5xx, 429, an expired session) is retried more often, with
+#: backoff, before its object is given up.
+REQUEST_TIMEOUT = 120.0
+MAX_RETRIES = 6
 #: Page size of the key-only listing (the gateway's maximum).
 KEY_PAGE_SIZE = 2000
 #: Unknown keys read per request (``IntacctClient.read`` splits them into functions of 100).
@@ -69,9 +75,14 @@ READ_CHUNK = 500
 #: Record numbers per ``IN (…)`` clause when marking deletions.
 DELETE_CHUNK = 1000
 
-#: A run still queued or running after this long is dead (its task or worker was lost): see
-#: :func:`expire_stale_syncs`. Longer than the ``run_sync`` task's hard time limit.
+#: A run still queued after this long lost its task: see :func:`expire_stale_syncs`.
 STALE_AFTER = timedelta(minutes=90)
+#: A running run whose worker has shown no sign of life for this long is dead: it may be taken
+#: over (:func:`run_sync`) or expired. Longer than one request may take with all its retries
+#: (``REQUEST_TIMEOUT`` × 7 attempts, plus backoff), since the heartbeat beats between pages.
+STALL_AFTER = timedelta(minutes=20)
+#: How often a running sync records its heartbeat.
+HEARTBEAT_EVERY = 10.0
 
 QUEUE_MESSAGE = (
     "The sync could not be started because our task queue is unavailable. Nothing was lost: "
@@ -163,18 +174,29 @@ def _enqueue(run_id: int) -> None:
         )
 
 
-def expire_stale_syncs(*, older_than: timedelta = STALE_AFTER) -> int:
-    """Finish as ``failed`` every run queued or running for longer than ``older_than`` (its task
-    or worker was lost), so the legal entity can be synced again. Returns how many.
+def _silent_since(cutoff: datetime) -> Q:
+    """Running, with no sign of life since ``cutoff``."""
+    return Q(state=SyncRun.State.RUNNING) & (
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
 
-    Rows already written stay: every page is committed on its own, and the next run (full, or
-    partial from the newest WHENMODIFIED held) completes the set.
+
+def expire_stale_syncs(*, older_than: timedelta | None = None) -> int:
+    """Finish as ``failed`` every run queued for longer than :data:`STALE_AFTER` (its task was
+    lost) or running without a heartbeat for :data:`STALL_AFTER` (its worker was lost), so the
+    legal entity can be synced again; ``older_than`` replaces both. Returns how many.
+
+    Rows already written stay: every page is committed on its own, the object's watermark did not
+    move, and the next run completes the set.
     """
-    cutoff = timezone.now() - older_than
+    now = timezone.now()
+    queued_cutoff = now - (STALE_AFTER if older_than is None else older_than)
+    silent_cutoff = now - (STALL_AFTER if older_than is None else older_than)
     stale = list(
-        SyncRun.objects.filter(state__in=SyncRun.ACTIVE, created_at__lt=cutoff)
-        .exclude(state=SyncRun.State.RUNNING, started_at__gte=cutoff)
-        .values_list("pk", "public_id", "state")
+        SyncRun.objects.filter(
+            Q(state=SyncRun.State.QUEUED, created_at__lt=queued_cutoff)
+            | _silent_since(silent_cutoff)
+        ).values_list("pk", "public_id", "state")
     )
     expired = 0
     for pk, public_id, state in stale:
@@ -192,6 +214,10 @@ def expire_stale_syncs(*, older_than: timedelta = STALE_AFTER) -> int:
         expired += 1
         logger.warning("sync run %s was %s too long; expired", public_id, state)
     return expired
+
+
+def is_running(run_id: int) -> bool:
+    return SyncRun.objects.filter(pk=run_id, state=SyncRun.State.RUNNING).exists()
 
 
 # --- reading it back ------------------------------------------------------------------------------
@@ -226,43 +252,58 @@ def sync_report(run: SyncRun) -> dict[str, Any]:
 
 @dataclass
 class ObjectStats:
+    """What one object's sync did so far; ``on_page`` (if set) is told after every page."""
+
     pages: int = 0
-    requests: int = 0
     fetched: int = 0
+    total: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    since: datetime | None = None
     watermark: datetime | None = None
+    on_page: Callable[[ObjectStats], None] | None = field(default=None, repr=False)
+
+    def page_done(self, page: Page | None = None) -> None:
+        """Count a page; a page of records also tells how many records its query has."""
+        self.pages += 1
+        if page is not None:
+            self.total = max(self.total, self.fetched, page.offset + page.count + page.numremaining)
+        if self.on_page is not None:
+            self.on_page(self)
 
 
 def run_sync(run_id: int) -> SyncRun | None:
-    """Claim the queued run ``run_id`` and sync every object of the entity's profile.
+    """Claim the run ``run_id`` and sync every object of the entity's profile.
 
-    ``None`` when the run is gone or another worker has it.
+    A queued run is claimed; so is a running one whose worker has been silent for
+    :data:`STALL_AFTER` (the task came back after its worker was lost), which starts over: pages
+    already written are found unchanged. ``None`` when the run is finished, gone, or another
+    worker is on it.
     """
     now = timezone.now()
-    claimed = SyncRun.objects.filter(pk=run_id, state=SyncRun.State.QUEUED).update(
-        state=SyncRun.State.RUNNING, started_at=now
-    )
+    claimed = SyncRun.objects.filter(
+        Q(state=SyncRun.State.QUEUED) | _silent_since(now - STALL_AFTER), pk=run_id
+    ).update(state=SyncRun.State.RUNNING, started_at=now, heartbeat_at=now)
     if not claimed:
-        # 0 rows: the run is gone or another worker claimed it.
         return None
     run = SyncRun.objects.select_related("legal_entity").get(pk=run_id)
+    if SyncRunObject.objects.filter(run=run).delete()[0]:
+        logger.warning("sync run %s: its worker was lost; starting it over", run.public_id)
     entity = run.legal_entity
     profile = ApiSyncProfile.objects.filter(legal_entity=entity, enabled=True).first()
     attempt = ConnectionAttempt.objects.filter(legal_entity=entity, is_current=True).first()
     if profile is None or attempt is None:
         reason = "No enabled API Sync Profile." if profile is None else "No connection."
         return _finish(run, SyncRun.State.FAILED, reason)
+    names = list(dict.fromkeys(str(n) for n in profile.object_names))
     try:
-        with client_for(attempt) as client:
+        with client_for(attempt, timeout=REQUEST_TIMEOUT, max_retries=MAX_RETRIES) as client:
             show_private = attempt.integration_type == ConnectionAttempt.IntegrationType.TOP_LEVEL
-            failed = 0
-            names = list(dict.fromkeys(str(n) for n in profile.object_names))
-            for name in names:
-                if not _sync_object_row(run, client, list_object(name), show_private):
-                    failed += 1
+            objects = [list_object(name) for name in names]
+            outcomes = _sync_objects(run, client, objects, show_private)
+            failed = outcomes.count(False)
     except IntacctError as exc:
         logger.warning("sync run %s failed: %s", run.pk, type(exc).__name__)
         return _finish(run, SyncRun.State.FAILED, _describe(exc))
@@ -281,9 +322,59 @@ def run_sync(run_id: int) -> SyncRun | None:
     return _finish(run, state, error)
 
 
+def concurrent_objects(client: IntacctClient, count: int) -> int:
+    """How many objects to sync at once: up to the company's concurrency limit (each object's
+    pager then keeps that many requests in flight, and the client's limiter holds the company
+    to it). Each object runs in its own thread with its own database connection, which needs
+    committed data and a database that takes concurrent writers: PostgreSQL, outside any
+    transaction. SQLite, or a caller's transaction (tests), runs them one after the other."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return max(1, min(count, client.max_concurrency))
+
+
+def _sync_objects(
+    run: SyncRun, client: IntacctClient, objects: list[ListObject], show_private: bool
+) -> list[bool]:
+    """Sync each object, several at once where :func:`concurrent_objects` allows; one outcome
+    per object, in order. A run-level error (the sign-in or the request refused) stops the
+    objects not yet started and is raised."""
+    rows = SyncRunObject.objects.bulk_create(
+        [SyncRunObject(run=run, object_name=obj.name) for obj in objects]
+    )
+    work = list(zip(objects, rows, strict=True))
+    workers = concurrent_objects(client, len(objects))
+    if workers <= 1:
+        return [_sync_object_row(run, client, obj, row, show_private) for obj, row in work]
+
+    def one(obj: ListObject, row: SyncRunObject) -> bool:
+        try:
+            return _sync_object_row(run, client, obj, row, show_private)
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smartsync") as pool:
+        futures = [pool.submit(one, obj, row) for obj, row in work]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
 def _finish(run: SyncRun, state: str, error: str) -> SyncRun:
     now = timezone.now()
-    SyncRun.objects.filter(pk=run.pk).update(state=state, error=error, finished_at=now)
+    mine = SyncRun.objects.filter(pk=run.pk, state=SyncRun.State.RUNNING, started_at=run.started_at)
+    if not mine.update(state=state, error=error, finished_at=now):
+        # Expired, or taken over by another worker, while this one was silent: not ours to end.
+        logger.warning("sync run %s ended elsewhere; leaving it", run.public_id)
+        run.refresh_from_db()
+        return run
+    # Objects a failed run never reached.
+    SyncRunObject.objects.filter(
+        run_id=run.pk, state__in=[SyncRunObject.State.PENDING, SyncRunObject.State.RUNNING]
+    ).update(state=SyncRunObject.State.FAILED, error=error or "Not synced: the run stopped.")
     if state != SyncRun.State.FAILED:
         LegalEntity.objects.filter(pk=run.legal_entity_id).update(last_synced_at=now)
     if state == SyncRun.State.SUCCEEDED and run.kind == SyncRun.Kind.FULL:
@@ -305,40 +396,71 @@ def _describe(exc: IntacctError) -> str:
 
 
 def _sync_object_row(
-    run: SyncRun, client: IntacctClient, obj: ListObject, show_private: bool
+    run: SyncRun, client: IntacctClient, obj: ListObject, row: SyncRunObject, show_private: bool
 ) -> bool:
-    """Sync one object and record it on its SyncRunObject; False when Intacct refused it."""
-    row = SyncRunObject.objects.create(
-        run=run, object_name=obj.name, state=SyncRunObject.State.RUNNING
-    )
-    stats = ObjectStats()
+    """Sync one object, keeping its SyncRunObject up to date page by page (the progress bar);
+    False when Intacct refused it."""
     started = time.monotonic()
-    trips = client.round_trips
+    sent = RequestCount()
+
+    beat = {"at": time.monotonic()}
+
+    def save(stats: ObjectStats, **final: Any) -> None:
+        if time.monotonic() - beat["at"] >= HEARTBEAT_EVERY:
+            beat["at"] = time.monotonic()
+            SyncRun.objects.filter(pk=run.pk, state=SyncRun.State.RUNNING).update(
+                heartbeat_at=timezone.now()
+            )
+        SyncRunObject.objects.filter(pk=row.pk).update(
+            pages=stats.pages,
+            requests=sent.requests,
+            fetched=stats.fetched,
+            total=stats.total,
+            created=stats.created,
+            updated=stats.updated,
+            unchanged=stats.unchanged,
+            deleted=stats.deleted,
+            since=stats.since,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            **final,
+        )
+
+    SyncRunObject.objects.filter(pk=row.pk).update(state=SyncRunObject.State.RUNNING)
+    stats = ObjectStats(on_page=save)
     state, error = SyncRunObject.State.SUCCEEDED, ""
     try:
-        sync_object(
-            client, run.legal_entity, obj, kind=run.kind, show_private=show_private, stats=stats
-        )
-    except _RUN_ERRORS:
+        with counting_requests() as sent:
+            sync_object(
+                client, run.legal_entity, obj, kind=run.kind, show_private=show_private,
+                stats=stats,
+            )  # fmt: skip
+    except _RUN_ERRORS as exc:
+        state, error = SyncRunObject.State.FAILED, _describe(exc)
         raise
     except IntacctError as exc:
         logger.warning("sync of %s failed: %s", obj.name, type(exc).__name__)
         state, error = SyncRunObject.State.FAILED, _describe(exc)
     finally:
-        SyncRunObject.objects.filter(pk=row.pk).update(
-            state=state,
-            error=error,
-            pages=stats.pages,
-            requests=client.round_trips - trips,
-            fetched=stats.fetched,
-            created=stats.created,
-            updated=stats.updated,
-            unchanged=stats.unchanged,
-            deleted=stats.deleted,
-            watermark=stats.watermark,
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
+        watermark = stats.watermark if state == SyncRunObject.State.SUCCEEDED else None
+        save(stats, state=state, error=error, watermark=watermark)
     return state == SyncRunObject.State.SUCCEEDED
+
+
+def last_watermark(legal_entity: LegalEntity, object_name: str) -> datetime | None:
+    """The newest WHENMODIFIED held when this object last synced successfully: where its next
+    partial sync reads from (less :data:`OVERLAP`). A run that failed or was cut off does not
+    move it, so what that run missed is read again."""
+    return (
+        SyncRunObject.objects.filter(
+            run__legal_entity=legal_entity,
+            object_name=object_name,
+            state=SyncRunObject.State.SUCCEEDED,
+            watermark__isnull=False,
+        )
+        .order_by("-run__created_at", "-pk")
+        .values_list("watermark", flat=True)
+        .first()
+    )
 
 
 def sync_object(
@@ -350,19 +472,18 @@ def sync_object(
     show_private: bool,
     stats: ObjectStats,
 ) -> ObjectStats:
-    """Sync one object's records of ``legal_entity``; a partial sync of an object we hold nothing
-    of reads it in full."""
-    live = ListItem.objects.filter(
-        legal_entity=legal_entity, object_name=obj.name, deleted_at__isnull=True
-    )
-    newest = None
-    if kind == SyncRun.Kind.PARTIAL:
-        newest = live.aggregate(newest=Max("when_modified"))["newest"]
-    if newest is None:
+    """Sync one object's records of ``legal_entity``: in full, or, for a partial sync of an
+    object synced successfully before, what changed since its watermark. Sets
+    ``stats.watermark`` to the newest WHENMODIFIED held afterwards."""
+    since = last_watermark(legal_entity, obj.name) if kind == SyncRun.Kind.PARTIAL else None
+    if since is None:
         _full(client, legal_entity, obj, show_private, stats)
     else:
-        stats.watermark = newest - OVERLAP
-        _partial(client, legal_entity, obj, show_private, stats, stats.watermark)
+        stats.since = since - OVERLAP
+        _partial(client, legal_entity, obj, show_private, stats, stats.since)
+    stats.watermark = ListItem.objects.filter(
+        legal_entity=legal_entity, object_name=obj.name, deleted_at__isnull=True
+    ).aggregate(newest=Max("when_modified"))["newest"]
     return stats
 
 
@@ -373,12 +494,17 @@ def _full(
     show_private: bool,
     stats: ObjectStats,
 ) -> None:
+    """Every record, then a key-only listing: offset pages can skip or repeat a record when
+    others are added or deleted while they are read, so the listing (not the pages) decides what
+    is gone, and keys it has that the pages missed are read by key."""
     now = timezone.now()
     seen = KeySet()
     for page in client.query_pages(obj.name, obj.fields, show_private=show_private):
-        stats.pages += 1
         seen.update(_write_page(legal_entity, obj, page.records, now, stats))
-    _mark_deleted(legal_entity, obj, seen, held_keys(legal_entity.pk, obj.name), now, stats)
+        stats.page_done(page)
+    listed = _list_keys(client, obj, show_private, stats)
+    _read_keys(client, legal_entity, obj, listed.difference(seen), now, stats)
+    _mark_deleted(legal_entity, obj, listed, held_keys(legal_entity.pk, obj.name), now, stats)
 
 
 def _partial(
@@ -387,31 +513,52 @@ def _partial(
     obj: ListObject,
     show_private: bool,
     stats: ObjectStats,
-    watermark: datetime,
+    since: datetime,
 ) -> None:
+    """Records modified or created after ``since``, then a key-only listing for deletions and for
+    records the filter cannot see (an empty WHENMODIFIED), read by key."""
     now = timezone.now()
-    since = format_timestamp(watermark)
+    after = format_timestamp(since)
     changed = Filter.any(
-        Filter.cond("greaterthan", obj.when_modified_field, since),
-        Filter.cond("greaterthan", obj.when_created_field, since),
+        Filter.cond("greaterthan", obj.when_modified_field, after),
+        Filter.cond("greaterthan", obj.when_created_field, after),
     )
     for page in client.query_pages(obj.name, obj.fields, filter=changed, show_private=show_private):
-        stats.pages += 1
         _write_page(legal_entity, obj, page.records, now, stats)
+        stats.page_done(page)
+    listed = _list_keys(client, obj, show_private, stats)
+    held = held_keys(legal_entity.pk, obj.name)
+    _read_keys(client, legal_entity, obj, listed.difference(held), now, stats)
+    _mark_deleted(legal_entity, obj, listed, held, now, stats)
 
+
+def _list_keys(
+    client: IntacctClient, obj: ListObject, show_private: bool, stats: ObjectStats
+) -> KeySet:
+    """Every key Intacct has for the object, from light pages of the key field only."""
     listed = KeySet()
     for page in client.query_pages(
         obj.name, [obj.key_field], show_private=show_private, page_size=KEY_PAGE_SIZE
     ):
-        stats.pages += 1
         listed.update(key for rec in page.records if (key := rec.get(obj.key_field, "")))
-    held = held_keys(legal_entity.pk, obj.name)
-    unknown = listed.difference(held)
-    for i in range(0, len(unknown), READ_CHUNK):
-        records = client.read(obj.name, unknown[i : i + READ_CHUNK], obj.fields)
-        stats.pages += 1
+        stats.page_done()
+    return listed
+
+
+def _read_keys(
+    client: IntacctClient,
+    legal_entity: LegalEntity,
+    obj: ListObject,
+    keys: list[str],
+    now: datetime,
+    stats: ObjectStats,
+) -> None:
+    if keys:
+        stats.total = max(stats.total, stats.fetched + len(keys))
+    for i in range(0, len(keys), READ_CHUNK):
+        records = client.read(obj.name, keys[i : i + READ_CHUNK], obj.fields)
         _write_page(legal_entity, obj, records, now, stats)
-    _mark_deleted(legal_entity, obj, listed, held, now, stats)
+        stats.page_done()
 
 
 def _mark_deleted(

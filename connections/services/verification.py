@@ -120,8 +120,15 @@ class _RunTakenAway(Exception):
 # --- The client ------------------------------------------------------------------------------------
 
 
-def client_for(attempt: ConnectionAttempt, *, entity_id: str | bool | None = True) -> IntacctClient:
+def client_for(
+    attempt: ConnectionAttempt,
+    *,
+    entity_id: str | bool | None = True,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+) -> IntacctClient:
     """A client signed in as the attempt's web services user with our sender credentials.
+    ``timeout`` and ``max_retries`` default to an interactive check's (a person is waiting).
 
     ``entity_id``: ``True`` uses the attempt's entity (top level when it has none); ``False`` or
     ``None`` signs in at top level; a string signs in to that entity. Raises
@@ -141,8 +148,8 @@ def client_for(attempt: ConnectionAttempt, *, entity_id: str | bool | None = Tru
         credentials,
         endpoint=attempt.endpoint,
         allowed_hosts=settings.INTACCT_ALLOWED_ENDPOINT_HOSTS,
-        timeout=TIMEOUT_SECONDS,
-        max_retries=MAX_RETRIES,
+        timeout=TIMEOUT_SECONDS if timeout is None else timeout,
+        max_retries=MAX_RETRIES if max_retries is None else max_retries,
     )
 
 

@@ -24,7 +24,7 @@ from connections.selectors import api_sync_profile_status, current_attempt
 from connections.services.schedules import SCHEDULE_FIELDS, parse_cron, save_schedule
 from connections.services.smartsync import start_sync
 from connections.views.common import wants_fragment, wizard_view
-from connections.views.wizard import _step_context
+from connections.views.wizard import RAIL_CHANGED, _step_context
 
 TEMPLATE = "connections/steps/smartsync.html"
 HISTORY_LENGTH = 20
@@ -133,7 +133,11 @@ def run_status(request: HtmxHttpRequest, legal_entity: LegalEntity, run_id: Any)
     if not run.is_finished:
         return render(request, f"{TEMPLATE}#run", context)
     content = render_to_string(f"{TEMPLATE}#run", context, request=request)
-    return trigger_client_event(HttpResponseStopPolling(content), SYNC_FINISHED)
+    # A successful full sync verifies this step: its status box (out of band) and the rail follow.
+    step = _step_context(request, legal_entity, current_attempt(legal_entity), Step.SMARTSYNC)
+    content += render_to_string("connections/_step_status_oob.html", step, request=request)
+    response = trigger_client_event(HttpResponseStopPolling(content), SYNC_FINISHED)
+    return trigger_client_event(response, RAIL_CHANGED)
 
 
 @require_http_methods(["POST"])
@@ -250,6 +254,7 @@ def _run_objects(run: SyncRun | None, profile: ApiSyncProfile | None) -> list[di
                 "done": state in ("succeeded", "failed"),
                 "running": state == "running",
                 "fetched": result.fetched if result else 0,
+                "total": max(result.total, result.fetched) if result else 0,
                 "created": result.created if result else 0,
                 "updated": result.updated if result else 0,
                 "deleted": result.deleted if result else 0,

@@ -198,3 +198,45 @@ def test_object_without_permission_fails_alone(make_attempt, legal_entity, sandb
     for name in ("CLASS", "DEPARTMENT"):
         assert run.object_results.get(object_name=name).state == SyncRunObject.State.SUCCEEDED
         assert live_keys(legal_entity, name) == sandbox_keys(sandbox, "missing-permissions", name)
+
+
+def test_partial_reads_from_the_last_successful_watermark_not_the_newest_row(healthy, sandbox):
+    """A run cut off mid-way may have written rows newer than records it never reached; the next
+    partial sync still reads every change since the last successful sync of the object."""
+    full = sync(healthy, kind=SyncRun.Kind.FULL)
+    vendor = full.object_results.get(object_name="VENDOR")
+    newest = ListItem.objects.filter(legal_entity=healthy, object_name="VENDOR").aggregate(
+        newest=Max("when_modified")
+    )["newest"]
+    assert vendor.watermark == newest
+    company = sandbox.company("healthy-top")
+    done = company.mutate(changes=3, objects=["VENDOR"], seed=3)
+    # What a cut-off run might leave: one row far newer than anything synced since.
+    ListItem.objects.filter(legal_entity=healthy, object_name="VENDOR", record_no="1").update(
+        when_modified=datetime(2099, 1, 1, tzinfo=UTC)
+    )
+    cut_off = SyncRun.objects.create(
+        legal_entity=healthy, kind=SyncRun.Kind.PARTIAL, state=SyncRun.State.FAILED
+    )
+    SyncRunObject.objects.create(run=cut_off, object_name="VENDOR", state="failed")
+
+    partial = sync(healthy)
+
+    row = partial.object_results.get(object_name="VENDOR")
+    assert row.since is not None
+    assert row.since < newest
+    snapshot = company.snapshot("VENDOR")
+    for key in map(str, done["VENDOR"].changed):
+        item = ListItem.objects.get(legal_entity=healthy, object_name="VENDOR", record_no=key)
+        assert item.when_modified == parse_timestamp(snapshot[int(key)])
+
+
+def test_an_object_that_fails_keeps_its_watermark(make_attempt, legal_entity, sandbox):
+    make_attempt("missing-permissions")
+    ApiSyncProfile.objects.create(legal_entity=legal_entity, object_names=["VENDOR", "CLASS"])
+
+    run = sync(legal_entity, kind=SyncRun.Kind.FULL)
+
+    failed = run.object_results.filter(state="failed")
+    assert failed.exists()
+    assert all(row.watermark is None for row in failed)

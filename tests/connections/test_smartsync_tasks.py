@@ -9,10 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from celery.exceptions import Retry
 from django.db import transaction
 from django.utils import timezone
 
 from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun, SyncRunObject
+from connections.services import smartsync
 from connections.services.smartsync import STALE_MESSAGE, start_sync
 from connections.tasks import SYNC_TIME_LIMIT, expire_stale_syncs, run_sync
 from intacct.sandbox import SANDBOX_SENDER_PASSWORD, SANDBOX_USER_PASSWORD
@@ -185,3 +187,80 @@ def test_expire_stale_syncs_leaves_recent_runs_alone(healthy):
 
     run.refresh_from_db()
     assert run.state == SyncRun.State.QUEUED
+
+
+def _running(run: SyncRun, *, silent_for: timedelta, started_ago: timedelta) -> None:
+    now = timezone.now()
+    SyncRun.objects.filter(pk=run.pk).update(
+        state=SyncRun.State.RUNNING, started_at=now - started_ago, heartbeat_at=now - silent_for
+    )
+
+
+def test_a_second_delivery_while_the_run_is_alive_looks_again_later(healthy, monkeypatch):
+    asked: list[float] = []
+
+    def retry(*, countdown: float) -> Retry:
+        asked.append(countdown)
+        return Retry()
+
+    monkeypatch.setattr(run_sync, "retry", retry)
+    run = start(healthy, enqueue=False)
+    _running(run, silent_for=timedelta(seconds=5), started_ago=timedelta(hours=2))
+
+    result = run_sync.apply(args=[run.pk])
+
+    assert result.state == "RETRY"
+    assert asked == [smartsync.STALL_AFTER.total_seconds() + 60]
+    run.refresh_from_db()
+    assert run.state == SyncRun.State.RUNNING
+    assert not run.object_results.exists()
+
+
+def test_a_silent_run_is_taken_over_and_ends_exact(healthy, sandbox):
+    """The task came back after its worker was lost mid-run: the run starts over and ends with
+    the exact set, one result row per object."""
+    run = start(healthy, enqueue=False)
+    _running(run, silent_for=smartsync.STALL_AFTER * 2, started_ago=timedelta(hours=1))
+    SyncRunObject.objects.create(run=run, object_name="VENDOR", state="running", fetched=40)
+
+    assert run_sync.apply(args=[run.pk]).successful()
+
+    run.refresh_from_db()
+    assert run.state == SyncRun.State.SUCCEEDED
+    assert sorted(run.object_results.values_list("object_name", flat=True)) == sorted(OBJECTS)
+    for name in OBJECTS:
+        assert live_keys(healthy, name) == {
+            str(n) for n in sandbox.company("healthy-top").snapshot(name)
+        }
+
+
+def test_expiry_follows_the_heartbeat_not_the_start(healthy):
+    long_running = start(healthy, enqueue=False)
+    _running(long_running, silent_for=timedelta(seconds=5), started_ago=timedelta(hours=3))
+
+    assert expire_stale_syncs() == 0
+
+    _running(long_running, silent_for=smartsync.STALL_AFTER * 1.5, started_ago=timedelta(hours=3))
+    assert expire_stale_syncs() == 1
+    long_running.refresh_from_db()
+    assert long_running.state == SyncRun.State.FAILED
+
+
+def test_a_worker_whose_run_was_expired_meanwhile_does_not_end_it(healthy, sandbox, monkeypatch):
+    sync_objects = smartsync._sync_objects
+
+    def expired_midway(run, *args):
+        outcomes = sync_objects(run, *args)
+        smartsync.expire_stale_syncs(older_than=timedelta(0))
+        return outcomes
+
+    monkeypatch.setattr(smartsync, "_sync_objects", expired_midway)
+    run = start(healthy, enqueue=False)
+
+    smartsync.run_sync(run.pk)
+
+    run.refresh_from_db()
+    assert run.state == SyncRun.State.FAILED
+    assert run.error == STALE_MESSAGE
+    healthy.refresh_from_db()
+    assert healthy.last_synced_at is None

@@ -3,6 +3,8 @@ polled run and the schedule form."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -222,3 +224,33 @@ def test_schedule_form_reports_a_bad_cron_expression(system_admin, legal_entity)
     assert response.status_code == 422
     assert "five fields" in response.content.decode()
     assert not SyncSchedule.objects.exists()
+
+
+def test_a_running_object_shows_records_fetched_of_the_total(system_admin, legal_entity, profile):
+    run = SyncRun.objects.create(legal_entity=legal_entity, state=SyncRun.State.RUNNING)
+    SyncRunObject.objects.create(
+        run=run, object_name="VENDOR", state="running", fetched=500, total=2000
+    )
+    SyncRunObject.objects.create(run=run, object_name="CLASS", state="running")
+    SyncRunObject.objects.create(run=run, object_name="DEPARTMENT", state="pending")
+
+    page = _client(system_admin).get(_url("sync_run", legal_entity, run.public_id), headers=HX)
+
+    html = page.content.decode()
+    assert 'max="2000" value="500"' in html
+    assert "500 of 2000 fetched" in html
+    # Not yet counted: an indeterminate bar; not started: an empty one.
+    assert '<progress id="progress-2">' in html
+    assert 'id="progress-3" max="1" value="0"' in html
+
+
+def test_a_finished_poll_refreshes_the_step_status_and_the_rail(
+    system_admin, legal_entity, profile
+):
+    run = _finished_run(legal_entity)
+
+    response = _client(system_admin).get(_url("sync_run", legal_entity, run.public_id), headers=HX)
+
+    assert response.status_code == 286
+    assert 'id="step-status" hx-swap-oob="true"' in response.content.decode()
+    assert {"sync-finished", "rail-changed"} <= set(json.loads(response["HX-Trigger"]))
