@@ -107,6 +107,10 @@ class Page:
     def records(self) -> list[dict[str, str]]:
         return self.result.records
 
+    def values(self, field_name: str) -> list[str]:
+        """One field of every record (see ``Result.values``)."""
+        return self.result.values(field_name)
+
     def json_lines(self) -> str:
         """The page as JSON lines, straight from the XML (see ``Result.json_lines``)."""
         return self.result.json_lines()

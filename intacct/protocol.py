@@ -582,6 +582,13 @@ class Result:
         """Whether the payload is records (readByQuery, readMore, query, read …)."""
         return self.data is not None and _is_list_function(self.function)
 
+    def values(self, field_name: str) -> list[str]:
+        """One top-level field of every record, straight from the XML (cheaper than
+        ``records`` when only one field is wanted, as in a key-only listing)."""
+        if self.data is None:
+            return []
+        return [el.text or "" for el in self.data.iterfind(f"*/{field_name}")]
+
     @property
     def records(self) -> list[dict[str, str]]:
         """The records as dicts of field → text, built on first use."""

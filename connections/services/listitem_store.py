@@ -8,19 +8,18 @@ PostgreSQL, quoting every value client-side) cost more than the sync's network a
 together. The values are bound as parameters, never formatted into the SQL.
 
 :class:`KeySet` holds the keys a sync has seen in a few bytes each, so finding deletions among a
-million records does not need a million Python strings.
+million records needs a few megabytes, not a million Python strings.
 """
 
 from __future__ import annotations
 
 import json
-from array import array
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+import numpy as np
 import psycopg
 from django.db import connection
 
@@ -208,33 +207,47 @@ def _existing(legal_entity_id: int, object_name: str, keys: list[str]) -> set[st
 # --- keys -----------------------------------------------------------------------------------------
 
 
-_BLOCK = 4096
-
-
 class KeySet:
-    """A set of record keys: decimal keys (Intacct's RECORDNO) in a sorted ``array`` of 8-byte
-    integers, others in a plain set. Add keys, then ask for membership or iterate."""
+    """A set of record keys: decimal keys (Intacct's RECORDNO) as 8-byte integers in numpy
+    arrays (sorted and deduplicated on first use, in place of a Python object per key), others in
+    a plain set. Add keys, then ask for membership, differences, or iterate."""
 
     def __init__(self, keys: Iterable[str] = ()) -> None:
-        self._numbers = array("q")
+        self._chunks: list[np.ndarray] = []
+        self._numbers = np.empty(0, dtype=np.int64)
         self._others: set[str] = set()
-        self._sorted = True
         self.update(keys)
 
     def update(self, keys: Iterable[str]) -> None:
-        numbers = self._numbers
+        keys = keys if isinstance(keys, list) else list(keys)
+        if not keys:
+            return
+        try:
+            # Fast path, in C: every key a plain decimal number that reads back the same.
+            numbers = np.fromiter(map(int, keys), dtype=np.int64, count=len(keys))
+            if numbers.min() >= 0 and list(map(str, numbers.tolist())) == keys:
+                self._chunks.append(numbers)
+                return
+        except (ValueError, OverflowError):
+            pass
+        plain: list[int] = []
         for key in keys:
             number = _as_number(key)
             if number is None:
                 self._others.add(key)
             else:
-                numbers.append(number)
-                self._sorted = False
+                plain.append(number)
+        if plain:
+            self._chunks.append(np.array(plain, dtype=np.int64))
 
-    def _ready(self) -> array[int]:
-        if not self._sorted:
-            self._numbers = array("q", sorted(set(self._numbers)))
-            self._sorted = True
+    def _ready(self) -> np.ndarray:
+        if self._chunks:
+            # Sort and drop repeats (np.unique is hash-based here, many times slower).
+            numbers = np.sort(np.concatenate([self._numbers, *self._chunks]))
+            self._chunks = []
+            if len(numbers) > 1:
+                numbers = numbers[np.concatenate(([True], numbers[1:] != numbers[:-1]))]
+            self._numbers = numbers
         return self._numbers
 
     def __contains__(self, key: object) -> bool:
@@ -244,27 +257,18 @@ class KeySet:
         if number is None:
             return key in self._others
         numbers = self._ready()
-        i = bisect_left(numbers, number)
-        return i < len(numbers) and numbers[i] == number
+        i = int(np.searchsorted(numbers, number))
+        return i < len(numbers) and int(numbers[i]) == number
 
     def difference(self, other: KeySet) -> list[str]:
-        """The keys of this set that ``other`` lacks. Sorted numbers are compared a block at a
-        time: a block equal to the same range of ``other`` (the usual case: little changes
-        between syncs) costs one C-level comparison instead of a lookup per key."""
-        mine, theirs = self._ready(), other._ready()
-        found: list[str] = []
-        for start in range(0, len(mine), _BLOCK):
-            block = mine[start : start + _BLOCK]
-            lo = bisect_left(theirs, block[0])
-            hi = bisect_right(theirs, block[-1], lo)
-            if block == theirs[lo:hi]:
-                continue
-            found.extend(str(n) for n in sorted(set(block).difference(theirs[lo:hi])))
-        found.extend(sorted(self._others - other._others))
-        return found
+        """The keys of this set that ``other`` lacks, numbers first, each part sorted."""
+        gone = np.setdiff1d(self._ready(), other._ready(), assume_unique=True)
+        return [str(n) for n in gone.tolist()] + sorted(self._others - other._others)
 
     def __iter__(self) -> Iterator[str]:
-        yield from (str(n) for n in self._ready())
+        numbers = self._ready()
+        for start in range(0, len(numbers), 10_000):
+            yield from map(str, numbers[start : start + 10_000].tolist())
         yield from self._others
 
     def __len__(self) -> int:
@@ -280,14 +284,15 @@ def _as_number(key: str) -> int | None:
 
 
 def held_keys(legal_entity_id: int, object_name: str) -> KeySet:
-    """The keys of the live rows of one object, streamed from the database."""
+    """The keys of the live rows of one object, read in chunks. A plain cursor: Django's
+    ``iterator()`` (a server-side cursor on PostgreSQL) took six times as long."""
     keys = KeySet()
-    query = (
-        ListItem.objects.filter(
-            legal_entity_id=legal_entity_id, object_name=object_name, deleted_at__isnull=True
-        )
-        .values_list("record_no", flat=True)
-        .iterator(chunk_size=10_000)
-    )
-    keys.update(query)
+    query = ListItem.objects.filter(
+        legal_entity_id=legal_entity_id, object_name=object_name, deleted_at__isnull=True
+    ).values_list("record_no", flat=True)
+    sql, params = query.order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(10_000):
+            keys.update([key for (key,) in rows])
     return keys

@@ -81,8 +81,9 @@ STALE_AFTER = timedelta(minutes=90)
 #: over (:func:`run_sync`) or expired. Longer than one request may take with all its retries
 #: (``REQUEST_TIMEOUT`` × 7 attempts, plus backoff), since the heartbeat beats between pages.
 STALL_AFTER = timedelta(minutes=20)
-#: How often a running sync records its heartbeat.
+#: How often a running sync records its heartbeat, and its progress (seconds).
 HEARTBEAT_EVERY = 10.0
+PROGRESS_EVERY = 0.5
 
 QUEUE_MESSAGE = (
     "The sync could not be started because our task queue is unavailable. Nothing was lost: "
@@ -403,11 +404,15 @@ def _sync_object_row(
     started = time.monotonic()
     sent = RequestCount()
 
-    beat = {"at": time.monotonic()}
+    last = {"beat": time.monotonic(), "saved": 0.0}
 
     def save(stats: ObjectStats, **final: Any) -> None:
-        if time.monotonic() - beat["at"] >= HEARTBEAT_EVERY:
-            beat["at"] = time.monotonic()
+        now = time.monotonic()
+        if not final and now - last["saved"] < PROGRESS_EVERY:
+            return
+        last["saved"] = now
+        if now - last["beat"] >= HEARTBEAT_EVERY:
+            last["beat"] = now
             SyncRun.objects.filter(pk=run.pk, state=SyncRun.State.RUNNING).update(
                 heartbeat_at=timezone.now()
             )
@@ -540,7 +545,7 @@ def _list_keys(
     for page in client.query_pages(
         obj.name, [obj.key_field], show_private=show_private, page_size=KEY_PAGE_SIZE
     ):
-        listed.update(key for rec in page.records if (key := rec.get(obj.key_field, "")))
+        listed.update([key for key in page.values(obj.key_field) if key])
         stats.page_done()
     return listed
 

@@ -544,9 +544,9 @@ class ObjectTable:
         WHENMODIFIED, so both bound the record number through WHENMODIFIED's monotony."""
         odef = self.odef
         if isinstance(item, Or):
-            bounds = [self._since_bound(i) for i in item.items]
-            known = [b for b in bounds if b is not None]
-            return min(known) if known and len(known) == len(bounds) else None
+            firsts = [self._since_bound(i) for i in item.items]
+            known = [b for b in firsts if b is not None]
+            return min(known) if known and len(known) == len(firsts) else None
         if getattr(item, "field", None) not in (odef.modified_field, odef.created_field):
             return None
         if isinstance(item, Between):

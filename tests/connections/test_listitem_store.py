@@ -137,6 +137,18 @@ def test_key_set_keeps_numeric_and_other_keys_apart_from_look_alikes():
     assert sorted(keys) == sorted(["7", "42", "007", "+42", "ID-1", "0", "99999999999999999999"])
 
 
+def test_key_set_reads_a_batch_of_numbers_and_look_alikes_the_same_way():
+    """A batch of keys takes a fast path only when every key is a plain decimal number."""
+    batches = [["5", "-5", "6"], ["1", "01", "2"], ["3", " 3", "4"], ["7", "99999999999999999999"]]
+    for batch in batches:
+        keys = KeySet()
+        keys.update(batch)
+        for key in batch:
+            assert key in keys, (batch, key)
+        assert sorted(keys) == sorted(batch)
+        assert "8" not in keys
+
+
 def test_key_set_ignores_repeats():
     keys = KeySet(["5", "5", "x", "x"])
     keys.update(["5"])

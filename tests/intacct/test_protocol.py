@@ -179,6 +179,14 @@ def test_query_page_has_upper_case_records_an_offset_and_no_result_id() -> None:
     ]
 
 
+def test_one_field_of_every_record_straight_from_the_xml() -> None:
+    [result] = parse("query_apbill_page.xml").results
+    assert result.values("RECORDNO") == ["208", "227"]
+    assert result.values("NOSUCHFIELD") == []
+    [empty] = parse("readbyquery_empty.xml").results
+    assert empty.values("RECORDNO") == []
+
+
 def test_empty_page_with_self_closing_data() -> None:
     [result] = parse("readbyquery_empty.xml").results
     assert result.ok
