@@ -54,3 +54,17 @@ def test_demo_data_refuses_production_mode(settings):
         call_command("demo_data", stdout=StringIO())
 
     assert not get_user_model().objects.exists()
+
+
+def test_the_healthy_demo_entity_can_sync_at_once():
+    """Customer success's step 8 is done for the healthy entity only, once however often the
+    command runs."""
+    from connections.models import ApiSyncProfile
+
+    call_command("demo_data", stdout=StringIO())
+    call_command("demo_data", stdout=StringIO())
+
+    profile = ApiSyncProfile.objects.get()
+    assert profile.legal_entity.name == "Demo US (healthy)"
+    assert profile.enabled
+    assert "VENDOR" in profile.object_names

@@ -16,6 +16,7 @@ from connections.services.accounts import (
     create_legal_entity,
     create_organization,
 )
+from connections.services.api_sync import create_api_sync_profile
 from connections.services.attempts import start_attempt
 from intacct.sandbox import SANDBOX_USER_ID, SANDBOX_USER_PASSWORD
 
@@ -36,6 +37,9 @@ DEMO_MEMBERS = [
     ("member", Membership.Role.SYSTEM_ADMINISTRATOR, CHILD_UNIT),
     ("clerk", Membership.Role.AP_CLERK, ROOT_UNIT),
 ]
+# The legal entity whose API Sync Profile customer success has already created (step 8), so
+# SmartSync (step 9) can be tried at once.
+DEMO_PROFILE_ENTITY = "Demo US (healthy)"
 # Legal entity → the sandbox company (scenario) it is connected to.
 DEMO_LEGAL_ENTITIES = [
     ("Demo US (healthy)", "healthy-top"),
@@ -71,6 +75,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo organization: {organization.name}")
         for name, company_id in DEMO_LEGAL_ENTITIES:
             self.stdout.write(f"  {name:<34} → sandbox company {company_id}")
+        self.stdout.write(
+            f"{DEMO_PROFILE_ENTITY} has an API Sync Profile: SmartSync (step 9) works at once."
+        )
 
 
 def ensure_user(username: str, password: str, *, is_staff: bool) -> None:
@@ -119,4 +126,7 @@ def ensure_demo_organization() -> Organization:
                 password=SANDBOX_USER_PASSWORD,
                 endpoint=settings.INTACCT_ENDPOINT,
             )
+        if entity_name == DEMO_PROFILE_ENTITY:
+            admin = get_user_model().objects.filter(username="admin").first()
+            create_api_sync_profile(legal_entity, actor=admin)
     return organization
