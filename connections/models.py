@@ -736,6 +736,7 @@ class SyncRunObject(models.Model):
         PENDING = "pending", "Pending"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
+        SKIPPED = "skipped", "Skipped"
         FAILED = "failed", "Failed"
 
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="object_results")

@@ -112,13 +112,18 @@ def granted_sync_objects(run: VerificationRun) -> list[str]:
 
 def current_step(states: list[StepState]) -> Step | None:
     """Where an attempt stands: its first failed step in guide order; else the first pending step
-    after the furthest step done (acknowledged or verified); ``None`` when every step is done."""
+    after the furthest step the customer did (acknowledged or verified; the API Sync Profile is
+    customer success's, and may be done before the customer starts); ``None`` when every step is
+    done."""
     ordered = sorted(states, key=lambda state: _STEP_ORDER.get(state.step, len(_STEP_ORDER)))
     failed = next((s for s in ordered if s.status == StepState.Status.FAILED), None)
     if failed is not None:
         return Step(failed.step)
     done = (StepState.Status.ACKNOWLEDGED, StepState.Status.VERIFIED)
-    furthest = max((i for i, s in enumerate(ordered) if s.status in done), default=-1)
+    furthest = max(
+        (i for i, s in enumerate(ordered) if s.status in done and s.step != Step.API_SYNC_PROFILE),
+        default=-1,
+    )
     pending = next((s for s in ordered[furthest + 1 :] if s.status not in done), None)
     if pending is None:
         pending = next((s for s in ordered if s.status not in done), None)

@@ -55,7 +55,13 @@ from connections.services.listitem_store import (
 from connections.services.verification import client_for
 from intacct.catalog import LIST_OBJECTS, ListObject, get_object, udd_object
 from intacct.client import IntacctClient, Page, RequestCount, counting_requests
-from intacct.errors import AuthenticationError, ControlError, EndpointError, IntacctError
+from intacct.errors import (
+    AuthenticationError,
+    ControlError,
+    EndpointError,
+    IntacctError,
+    NotApplicableError,
+)
 from intacct.protocol import Filter
 
 logger = logging.getLogger(__name__)
@@ -93,6 +99,8 @@ STALE_MESSAGE = (
     "The sync did not finish: its worker stopped. The records already synced are kept; the "
     "next sync completes them."
 )
+
+NOT_IN_COMPANY = "Not in this Intacct company, so skipped:"
 
 TIMESTAMP_FORMAT = "%m/%d/%Y %H:%M:%S"
 DATE_FORMAT = "%m/%d/%Y"
@@ -442,13 +450,17 @@ def _sync_object_row(
     except _RUN_ERRORS as exc:
         state, error = SyncRunObject.State.FAILED, _describe(exc)
         raise
+    except NotApplicableError as exc:
+        # The profile names an object this company does not have (its module is not subscribed,
+        # or a dimension was removed): nothing to sync and nothing to retry. Rows held stay.
+        state, error = SyncRunObject.State.SKIPPED, f"{NOT_IN_COMPANY} {exc}"
     except IntacctError as exc:
         logger.warning("sync of %s failed: %s", obj.name, type(exc).__name__)
         state, error = SyncRunObject.State.FAILED, _describe(exc)
     finally:
         watermark = stats.watermark if state == SyncRunObject.State.SUCCEEDED else None
         save(stats, state=state, error=error, watermark=watermark)
-    return state == SyncRunObject.State.SUCCEEDED
+    return state != SyncRunObject.State.FAILED
 
 
 def last_watermark(legal_entity: LegalEntity, object_name: str) -> datetime | None:

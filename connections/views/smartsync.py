@@ -251,7 +251,7 @@ def _run_objects(run: SyncRun | None, profile: ApiSyncProfile | None) -> list[di
                 "name": name,
                 "state": state,
                 "state_text": result.get_state_display() if result is not None else "Pending",
-                "done": state in ("succeeded", "failed"),
+                "done": state in ("succeeded", "skipped", "failed"),
                 "running": state == "running",
                 "fetched": result.fetched if result else 0,
                 "total": max(result.total, result.fetched) if result else 0,

@@ -240,3 +240,22 @@ def test_an_object_that_fails_keeps_its_watermark(make_attempt, legal_entity, sa
     failed = run.object_results.filter(state="failed")
     assert failed.exists()
     assert all(row.watermark is None for row in failed)
+
+
+def test_an_object_the_company_does_not_have_is_skipped_not_failed(
+    make_attempt, legal_entity, sandbox
+):
+    """healthy-top does not subscribe to the tax module: a profile naming TAXDETAIL (as the
+    default set does before the connection is verified) still syncs successfully."""
+    make_attempt("healthy-top")
+    ApiSyncProfile.objects.create(legal_entity=legal_entity, object_names=["TAXDETAIL", "CLASS"])
+
+    run = sync(legal_entity, kind=SyncRun.Kind.FULL)
+
+    assert run.state == SyncRun.State.SUCCEEDED
+    skipped = run.object_results.get(object_name="TAXDETAIL")
+    assert skipped.state == SyncRunObject.State.SKIPPED
+    assert "TAXDETAIL" in skipped.error
+    assert skipped.watermark is None
+    assert run.object_results.get(object_name="CLASS").state == SyncRunObject.State.SUCCEEDED
+    assert live_keys(legal_entity, "CLASS") == sandbox_keys(sandbox, "healthy-top", "CLASS")
