@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connections', '0005_sync_progress'),
+        ("connections", "0005_sync_progress"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='syncrunobject',
-            name='state',
-            field=models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('skipped', 'Skipped'), ('failed', 'Failed')], default='pending', max_length=20),
+            model_name="syncrunobject",
+            name="state",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("running", "Running"),
+                    ("succeeded", "Succeeded"),
+                    ("skipped", "Skipped"),
+                    ("failed", "Failed"),
+                ],
+                default="pending",
+                max_length=20,
+            ),
         ),
     ]

@@ -77,7 +77,23 @@ def smartsync(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpRespon
         part = request.GET.get("part", "run")
         if part not in PARTS:
             part = "run"
-        return render(request, f"{TEMPLATE}#{part}", _context(request, legal_entity))
+        context = _context(request, legal_entity)
+        response = render(request, f"{TEMPLATE}#{part}", context)
+        run = context["run"]
+        seen = request.GET.get("seen")
+        # The page watching its schedule found a run it had not shown that already ended (a short
+        # scheduled sync between two looks): the history and the rail follow, as when a polled
+        # run ends.
+        if (
+            part == "run"
+            and seen is not None
+            and run is not None
+            and run.is_finished
+            and str(run.public_id) != seen
+        ):
+            response = trigger_client_event(response, SYNC_FINISHED)
+            response = trigger_client_event(response, RAIL_CHANGED)
+        return response
     return render(request, TEMPLATE, _page_context(request, legal_entity))
 
 
@@ -228,6 +244,10 @@ def _context(
         "page_url": _page_url(legal_entity),
         "schedule_url": reverse("connections:sync_schedule", args=[public_id]),
         "schedule": instance,
+        # An idle page watches for the runs its schedule starts.
+        "watch_url": f"{_page_url(legal_entity)}?part=run&seen={run.public_id if run else ''}"
+        if instance is not None and instance.enabled and not active
+        else "",
         "schedule_form": SyncScheduleForm(instance=instance),
         "can_sync": ready and not active,
         "sync_finished_event": SYNC_FINISHED,

@@ -254,3 +254,39 @@ def test_a_finished_poll_refreshes_the_step_status_and_the_rail(
     assert response.status_code == 286
     assert 'id="step-status" hx-swap-oob="true"' in response.content.decode()
     assert {"sync-finished", "rail-changed"} <= set(json.loads(response["HX-Trigger"]))
+
+
+def test_an_idle_page_with_an_active_schedule_watches_for_scheduled_runs(
+    system_admin, legal_entity, profile
+):
+    client = _client(system_admin)
+    old = _finished_run(legal_entity)
+    url = _url("smartsync", legal_entity)
+
+    unscheduled = client.get(url, headers=HX).content.decode()
+    SyncSchedule.objects.create(legal_entity=legal_entity, enabled=True)
+    watching = client.get(url, headers=HX).content.decode()
+    SyncSchedule.objects.update(enabled=False)
+    paused = client.get(url, headers=HX).content.decode()
+
+    assert "every 15s" not in unscheduled
+    assert 'hx-trigger="every 15s"' in watching
+    assert f"part=run&amp;seen={old.public_id}" in watching
+    assert "every 15s" not in paused
+
+
+def test_a_watched_run_that_ended_between_looks_refreshes_the_history(
+    system_admin, legal_entity, profile
+):
+    client = _client(system_admin)
+    old = _finished_run(legal_entity)
+    SyncSchedule.objects.create(legal_entity=legal_entity, enabled=True)
+    url = _url("smartsync", legal_entity)
+
+    nothing_new = client.get(f"{url}?part=run&seen={old.public_id}", headers=HX)
+    scheduled = _finished_run(legal_entity, kind=SyncRun.Kind.PARTIAL, trigger="schedule")
+    something_new = client.get(f"{url}?part=run&seen={old.public_id}", headers=HX)
+
+    assert "HX-Trigger" not in nothing_new
+    assert {"sync-finished", "rail-changed"} <= set(json.loads(something_new["HX-Trigger"]))
+    assert f"seen={scheduled.public_id}" in something_new.content.decode()
