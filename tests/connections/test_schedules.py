@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import time
+from datetime import time, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -150,3 +150,42 @@ def test_nothing_starts_without_a_schedule_a_profile_or_the_entity(legal_entity,
     assert queue_scheduled_sync(legal_entity.pk, "partial") is None
     assert queue_scheduled_sync(987654, "partial") is None
     assert SyncRun.objects.count() == 1
+
+
+def _beat_tick() -> list[dict]:
+    """One tick of django-celery-beat's database scheduler, as ``celery beat`` runs it; the
+    Sync Schedule messages it sent (the project's own periodic tasks are left out)."""
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from config.celery import app as celery_app
+    from tests.connections.test_tasks import drain_queue
+
+    drain_queue()
+    scheduler = DatabaseScheduler(app=celery_app)
+    scheduler.tick()
+    scheduler.sync()
+    return [m for m in drain_queue() if m["headers"].get("task") == TASK_NAME]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_sends_a_due_schedule_once_and_a_paused_one_never(legal_entity):
+    schedule = save_schedule(
+        legal_entity, {"frequency": "cron", "cron_expression": "* * * * *"}, None
+    )
+    PeriodicTask.objects.filter(pk=schedule.periodic_task_id).update(
+        last_run_at=timezone.now() - timedelta(minutes=5)
+    )
+
+    first = _beat_tick()
+    second = _beat_tick()
+
+    assert len(first) == 1
+    _args, kwargs, _embed = first[0]["decoded"]
+    assert kwargs == {"legal_entity_id": legal_entity.pk, "kind": "partial"}
+    assert second == [], "the same minute is not sent twice"
+
+    save_schedule(legal_entity, {"enabled": False}, None)
+    PeriodicTask.objects.filter(pk=schedule.periodic_task_id).update(
+        last_run_at=timezone.now() - timedelta(minutes=5)
+    )
+    assert _beat_tick() == []
