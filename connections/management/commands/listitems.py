@@ -9,6 +9,8 @@ null) and ``deleted`` (whether Intacct no longer lists the record).
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -60,4 +62,10 @@ class Command(BaseCommand):
                 "when_modified": when_modified.isoformat() if when_modified else None,
                 "deleted": deleted_at is not None,
             }
-            self.stdout.write(json.dumps(line))
+            try:
+                self.stdout.write(json.dumps(line))
+            except BrokenPipeError:
+                # The reader stopped (``| head``): that is not an error.
+                # Point stdout at /dev/null so flushing it at exit does not fail again.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return

@@ -134,7 +134,7 @@ class Command(BaseCommand):
         done = sum(
             1
             for state, _ in rows
-            if state in (SyncRunObject.State.SUCCEEDED, SyncRunObject.State.FAILED)
+            if state not in (SyncRunObject.State.PENDING, SyncRunObject.State.RUNNING)
         )
         fetched = sum(fetched for _, fetched in rows)
         total = max(total, len(rows))
@@ -159,7 +159,9 @@ class Command(BaseCommand):
                 f"updated {row['updated']:>6}  unchanged {row['unchanged']:>7}  "
                 f"deleted {row['deleted']:>6}  requests {row['requests']:>5}"
             )
-            if row["error"]:
+            if row["state"] == SyncRunObject.State.SKIPPED:
+                line += f"  SKIPPED {row['error']}"
+            elif row["error"]:
                 line += f"  ERROR {row['error']}"
             self.stdout.write(line)
 
