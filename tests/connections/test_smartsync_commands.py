@@ -88,6 +88,18 @@ def test_inline_text_output_names_every_object(healthy, sandbox):
         assert name in text
 
 
+def test_an_object_the_company_lacks_is_reported_skipped_and_the_run_succeeds(healthy, sandbox):
+    ApiSyncProfile.objects.filter(legal_entity=healthy).update(object_names=["CLASS", "TAXDETAIL"])
+    out = io.StringIO()
+
+    call_command("smartsync", str(healthy.public_id), "--full", "--inline", stdout=out)
+
+    lines = {line.split()[0]: line for line in out.getvalue().splitlines()[1:]}
+    assert "SKIPPED" in lines["TAXDETAIL"]
+    assert "ERROR" not in out.getvalue()
+    assert out.getvalue().splitlines()[0].endswith("succeeded")
+
+
 def test_a_partly_failed_run_exits_non_zero_and_names_the_error(
     make_attempt, legal_entity, sandbox
 ):
