@@ -82,10 +82,13 @@ def _q(name: str) -> str:
 
 def _conflict_clause() -> str:
     t = _q(_TABLE)
+    # Null-safe "differs": SQLite spells it IS NOT (IS DISTINCT FROM needs SQLite 3.39; Django
+    # 5.2 supports 3.31).
+    differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
     changed = " OR ".join(
         [
-            f"{t}.{_q(_COLUMNS['when_modified'])} IS DISTINCT FROM EXCLUDED.{_q(_COLUMNS['when_modified'])}",
-            f"{t}.{_q(_COLUMNS['fields'])} IS DISTINCT FROM EXCLUDED.{_q(_COLUMNS['fields'])}",
+            f"{t}.{_q(_COLUMNS['when_modified'])} {differs} EXCLUDED.{_q(_COLUMNS['when_modified'])}",
+            f"{t}.{_q(_COLUMNS['fields'])} {differs} EXCLUDED.{_q(_COLUMNS['fields'])}",
             f"{t}.{_q(_COLUMNS['deleted_at'])} IS NOT NULL",
         ]
     )

@@ -412,15 +412,16 @@ def _sync_object_row(
     started = time.monotonic()
     sent = RequestCount()
 
-    last = {"beat": time.monotonic(), "saved": 0.0}
+    last_beat, last_save = started, 0.0
 
     def save(stats: ObjectStats, **final: Any) -> None:
+        nonlocal last_beat, last_save
         now = time.monotonic()
-        if not final and now - last["saved"] < PROGRESS_EVERY:
+        if not final and now - last_save < PROGRESS_EVERY:
             return
-        last["saved"] = now
-        if now - last["beat"] >= HEARTBEAT_EVERY:
-            last["beat"] = now
+        last_save = now
+        if now - last_beat >= HEARTBEAT_EVERY:
+            last_beat = now
             SyncRun.objects.filter(pk=run.pk, state=SyncRun.State.RUNNING).update(
                 heartbeat_at=timezone.now()
             )

@@ -78,12 +78,11 @@ def smartsync(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpRespon
         if part not in PARTS:
             part = "run"
         context = _context(request, legal_entity)
-        response = render(request, f"{TEMPLATE}#{part}", context)
+        content = render_to_string(f"{TEMPLATE}#{part}", context, request=request)
         run = context["run"]
         seen = request.GET.get("seen")
         # The page watching its schedule found a run it had not shown that already ended (a short
-        # scheduled sync between two looks): the history and the rail follow, as when a polled
-        # run ends.
+        # scheduled sync between two looks): the page follows as when a polled run ends.
         if (
             part == "run"
             and seen is not None
@@ -91,10 +90,23 @@ def smartsync(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpRespon
             and run.is_finished
             and str(run.public_id) != seen
         ):
-            response = trigger_client_event(response, SYNC_FINISHED)
-            response = trigger_client_event(response, RAIL_CHANGED)
-        return response
+            return _run_ended(request, legal_entity, content, HttpResponse)
+        return HttpResponse(content)
     return render(request, TEMPLATE, _page_context(request, legal_entity))
+
+
+def _run_ended(
+    request: HtmxHttpRequest,
+    legal_entity: LegalEntity,
+    content: str,
+    response_class: type[HttpResponse],
+) -> HttpResponse:
+    """The run region of a run that ended, with what follows on the page: the step status (out of
+    band; a successful full sync verifies the step), the history and the rail (events)."""
+    step = _step_context(request, legal_entity, current_attempt(legal_entity), Step.SMARTSYNC)
+    content += render_to_string("connections/_step_status_oob.html", step, request=request)
+    response = trigger_client_event(response_class(content), SYNC_FINISHED)
+    return trigger_client_event(response, RAIL_CHANGED)
 
 
 @require_POST
@@ -149,11 +161,7 @@ def run_status(request: HtmxHttpRequest, legal_entity: LegalEntity, run_id: Any)
     if not run.is_finished:
         return render(request, f"{TEMPLATE}#run", context)
     content = render_to_string(f"{TEMPLATE}#run", context, request=request)
-    # A successful full sync verifies this step: its status box (out of band) and the rail follow.
-    step = _step_context(request, legal_entity, current_attempt(legal_entity), Step.SMARTSYNC)
-    content += render_to_string("connections/_step_status_oob.html", step, request=request)
-    response = trigger_client_event(HttpResponseStopPolling(content), SYNC_FINISHED)
-    return trigger_client_event(response, RAIL_CHANGED)
+    return _run_ended(request, legal_entity, content, HttpResponseStopPolling)
 
 
 @require_http_methods(["POST"])

@@ -19,6 +19,7 @@ from connections.services.smartsync import STALE_MESSAGE, start_sync
 from connections.tasks import SYNC_TIME_LIMIT, expire_stale_syncs, run_sync
 from intacct.sandbox import SANDBOX_SENDER_PASSWORD, SANDBOX_USER_PASSWORD
 from tests.connections.test_queue_unavailable import run_with_broker_down
+from tests.connections.test_smartsync import live_keys
 from tests.connections.test_tasks import drain_queue
 
 pytestmark = pytest.mark.django_db
@@ -38,14 +39,6 @@ def start(entity: LegalEntity, kind: str = SyncRun.Kind.FULL, **kwargs) -> SyncR
     run, created = start_sync(entity, kind=kind, trigger=SyncRun.Trigger.MANUAL, **kwargs)
     assert created
     return run
-
-
-def live_keys(entity: LegalEntity, name: str) -> set[str]:
-    return set(
-        ListItem.objects.filter(
-            legal_entity=entity, object_name=name, deleted_at__isnull=True
-        ).values_list("record_no", flat=True)
-    )
 
 
 def test_run_sync_takes_one_int_and_acks_late():

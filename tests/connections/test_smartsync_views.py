@@ -288,5 +288,7 @@ def test_a_watched_run_that_ended_between_looks_refreshes_the_history(
     something_new = client.get(f"{url}?part=run&seen={old.public_id}", headers=HX)
 
     assert "HX-Trigger" not in nothing_new
+    assert "hx-swap-oob" not in nothing_new.content.decode()
     assert {"sync-finished", "rail-changed"} <= set(json.loads(something_new["HX-Trigger"]))
+    assert 'id="step-status" hx-swap-oob="true"' in something_new.content.decode()
     assert f"seen={scheduled.public_id}" in something_new.content.decode()
