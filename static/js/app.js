@@ -29,6 +29,11 @@
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
+    // 422: the form comes back with what was typed and what is wrong with it: show it.
+    if (status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
   });
   document.addEventListener("htmx:responseError", function (event) {
     showRequestError("The server could not complete that request (HTTP " + event.detail.xhr.status + "). Please try again.");

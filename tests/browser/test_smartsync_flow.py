@@ -293,6 +293,15 @@ def test_sync_then_partial_sync_then_schedule(
     # --- Sync Schedule: daily at 06:30 Paris time, partial with a weekly full sync. ---------------
     schedule = page.locator("#schedule")
     expect(schedule).to_contain_text("No schedule yet")
+    # A bad cron expression is refused in place, with what was typed kept and nothing saved.
+    schedule.get_by_label("Frequency").select_option(value="cron")
+    schedule.get_by_label("Cron expression").fill("61 25 * * *")
+    schedule.get_by_role("button", name="Save schedule").click()
+    expect(schedule).to_contain_text("Not a valid cron expression")
+    expect(schedule.get_by_label("Cron expression")).to_have_value("61 25 * * *")
+    expect(page.locator("#request-error")).to_be_hidden()
+    with db_lock:
+        assert not SyncSchedule.objects.exists()
     schedule.get_by_label("Frequency").select_option(label="Every day")
     schedule.get_by_label("Time", exact=True).fill("06:30")
     schedule.get_by_label("Timezone").select_option("Europe/Paris")
