@@ -71,7 +71,7 @@ def main() -> None:
     from connections.models import ApiSyncProfile, ListItem, SyncRun
     from connections.services.accounts import create_legal_entity, create_organization
     from connections.services.attempts import start_attempt
-    from connections.services.smartsync import run_sync, start_sync
+    from connections.services.smartsync import perform_sync, start_sync
     from intacct.sandbox import SANDBOX_USER_PASSWORD
 
     proc, endpoint = start_sandbox(args.records)
@@ -88,7 +88,7 @@ def main() -> None:
         def sync(kind: str) -> tuple[float, SyncRun]:
             run, _ = start_sync(entity, kind=kind, trigger=SyncRun.Trigger.COMMAND)
             started = time.perf_counter()
-            run_sync(run.pk)
+            perform_sync(run.pk)
             elapsed = time.perf_counter() - started
             run.refresh_from_db()
             return elapsed, run

@@ -209,7 +209,10 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "config.context_processors.product",
+                "connections.context_processors.choices",
             ],
+            # The wizard's tags and filters (form_field, copy_value, status_icon…) everywhere.
+            "builtins": ["connections.templatetags.wizard"],
             # "page.html#name" renders the {% partialdef name %} block of page.html.
             "loaders": [
                 (

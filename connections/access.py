@@ -18,10 +18,8 @@ from typing import Any
 
 from django.core import signing
 from django.http import Http404
-from django.utils import timezone
 
 from connections.models import (
-    ConnectionAttempt,
     HandoffLink,
     LegalEntity,
     Membership,
@@ -146,18 +144,18 @@ def legal_entity_for_user(user: Any, public_id: uuid.UUID | str) -> LegalEntity:
 
 
 class HandoffRefused(Exception):
-    """A hand-off token that does not open anything; ``reason`` says why, for the page."""
+    """A hand-off token that does not open anything; ``reason`` says why, for the page: the
+    link's :class:`~connections.models.HandoffLink.Status`, or ``INVALID`` for a token that names
+    no link (forged, altered, or for a deleted link)."""
 
     INVALID = "invalid"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
-    SUPERSEDED = "superseded"
 
     MESSAGES = {
         INVALID: "This link is not valid. Ask for a new one.",
-        EXPIRED: "This link has expired. Ask for a new one.",
-        REVOKED: "This link was withdrawn. Ask for a new one.",
-        SUPERSEDED: "This link is for a connection attempt that was replaced. Ask for a new one.",
+        HandoffLink.Status.EXPIRED: "This link has expired. Ask for a new one.",
+        HandoffLink.Status.REVOKED: "This link was withdrawn. Ask for a new one.",
+        HandoffLink.Status.SUPERSEDED: "This link is for a connection attempt that was replaced. "
+        "Ask for a new one.",
     }
 
     def __init__(self, reason: str) -> None:
@@ -171,12 +169,11 @@ class HandoffRefused(Exception):
 
 def handoff_link_for_token(token: str, *, now: datetime | None = None) -> HandoffLink:
     """The usable hand-off link ``token`` was made for; :class:`HandoffRefused` otherwise."""
-    now = now or timezone.now()
     try:
         value = HandoffLink.signer().unsign(token, max_age=HandoffLink.MAX_AGE)
         public_id = uuid.UUID(value)
     except signing.SignatureExpired:
-        raise HandoffRefused(HandoffRefused.EXPIRED) from None
+        raise HandoffRefused(HandoffLink.Status.EXPIRED) from None
     except (signing.BadSignature, ValueError):
         raise HandoffRefused(HandoffRefused.INVALID) from None
     link = (
@@ -186,10 +183,7 @@ def handoff_link_for_token(token: str, *, now: datetime | None = None) -> Handof
     )
     if link is None:
         raise HandoffRefused(HandoffRefused.INVALID)
-    if link.revoked_at is not None:
-        raise HandoffRefused(HandoffRefused.REVOKED)
-    if now >= link.expires_at:
-        raise HandoffRefused(HandoffRefused.EXPIRED)
-    if not link.attempt.is_current or link.attempt.state in ConnectionAttempt.FINISHED:
-        raise HandoffRefused(HandoffRefused.SUPERSEDED)
+    status = link.status(now)
+    if status != HandoffLink.Status.USABLE:
+        raise HandoffRefused(status)
     return link

@@ -14,7 +14,6 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
-from django.utils import timezone
 
 from connections import audit, crypto
 from connections.models import (
@@ -30,7 +29,9 @@ from connections.models import (
     StepState,
     VerificationRun,
 )
-from connections.services.api_sync import create_api_sync_profile
+from connections.selectors.profiles import SyncObjectsUnknown, default_sync_objects
+from connections.services.api_sync import change_api_sync_profile, create_api_sync_profile
+from connections.services.handoff import revoke_handoff_link
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[Any]
@@ -160,7 +161,11 @@ def create_api_sync_profile_action(
     created: list[str] = []
     existing: list[str] = []
     for legal_entity in queryset.select_related("organization"):
-        _, was_created = create_api_sync_profile(legal_entity, actor=request.user)
+        try:
+            _, was_created = create_api_sync_profile(legal_entity, actor=request.user)
+        except SyncObjectsUnknown as error:
+            modeladmin.message_user(request, str(error), messages.ERROR)
+            continue
         (created if was_created else existing).append(legal_entity.name)
     if created:
         modeladmin.message_user(
@@ -197,10 +202,7 @@ class LegalEntityAdmin(AuditedAdmin):
 
     @admin.display(description="API Sync Profile")
     def api_sync_profile_state(self, obj: LegalEntity) -> str:
-        profile = getattr(obj, "api_sync_profile", None)
-        if profile is None or not profile.enabled:
-            return ApiSyncProfile.Status.WAITING.label
-        return ApiSyncProfile.Status.READY.label
+        return str(ApiSyncProfile.status_of(getattr(obj, "api_sync_profile", None)).label)
 
     def audit_scope(self, obj: LegalEntity) -> tuple[Organization | None, LegalEntity | None]:
         return obj.organization, obj
@@ -284,23 +286,73 @@ class CheckResultAdmin(ReadOnlyAdmin):
 # --- Customer success -------------------------------------------------------------------------------
 
 
+class ApiSyncProfileForm(ModelForm):  # type: ignore[type-arg]
+    """Objects left empty on a new profile: what the last verification proved readable."""
+
+    class Meta:
+        model = ApiSyncProfile
+        fields = ["legal_entity", "object_names", "enabled"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        legal_entity = cleaned.get("legal_entity")
+        if (
+            self.instance.pk is None
+            and legal_entity is not None
+            and not cleaned.get("object_names")
+        ):
+            try:
+                cleaned["object_names"] = default_sync_objects(legal_entity)
+            except SyncObjectsUnknown as error:
+                self.add_error("object_names", str(error))
+        return cleaned
+
+
 @admin.register(ApiSyncProfile)
-class ApiSyncProfileAdmin(AuditedAdmin):
+class ApiSyncProfileAdmin(_ModelAdmin):
+    """Created and changed through the same services as every other door (the step follows, and
+    the change is audited there)."""
+
+    form = ApiSyncProfileForm
     list_display = ["legal_entity", "enabled", "created_by", "created_at", "updated_at"]
     list_filter = ["enabled"]
     list_select_related = ["legal_entity", "created_by"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
     raw_id_fields = ["legal_entity"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "legal_entity"] if obj is not None else fields
+
     def save_model(
         self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool
     ) -> None:
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        data = form.cleaned_data
+        if change:
+            saved = change_api_sync_profile(
+                obj, object_names=data["object_names"], enabled=data["enabled"], actor=request.user
+            )
+        else:
+            saved, _ = create_api_sync_profile(
+                data["legal_entity"], actor=request.user, object_names=data["object_names"]
+            )
+            if not data["enabled"]:
+                saved = change_api_sync_profile(
+                    saved, object_names=None, enabled=False, actor=request.user
+                )
+        obj.pk = saved.pk
+        obj.refresh_from_db()
 
-    def audit_scope(self, obj: ApiSyncProfile) -> tuple[Organization | None, LegalEntity | None]:
-        return obj.legal_entity.organization, obj.legal_entity
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        legal_entity = obj.legal_entity
+        super().delete_model(request, obj)
+        audit.record(
+            request.user,
+            "admin.apisyncprofile.deleted",
+            organization=legal_entity.organization,
+            legal_entity=legal_entity,
+            object=str(obj),
+        )
 
 
 @admin.register(AuditEvent)
@@ -316,21 +368,12 @@ class AuditEventAdmin(ReadOnlyAdmin):
 def revoke_handoff_links(
     modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[HandoffLink]
 ) -> None:
-    now = timezone.now()
     revoked = 0
     with transaction.atomic():
         for link in queryset.filter(revoked_at__isnull=True).select_related(
             "attempt__legal_entity__organization"
         ):
-            HandoffLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=now)
-            legal_entity = link.attempt.legal_entity
-            audit.record(
-                request.user,
-                "handoff_link.revoked",
-                organization=legal_entity.organization,
-                legal_entity=legal_entity,
-                link=link.public_id,
-            )
+            revoke_handoff_link(link, actor=request.user)
             revoked += 1
     modeladmin.message_user(request, f"{revoked} hand-off link(s) revoked.", messages.SUCCESS)
 
@@ -338,7 +381,15 @@ def revoke_handoff_links(
 @admin.register(HandoffLink)
 class HandoffLinkAdmin(_ModelAdmin):
     # The token is a bearer credential: not shown here; links are made and sent from the wizard.
-    list_display = ["attempt", "created_by", "created_at", "expires_at", "revoked_at", "used_at"]
+    list_display = [
+        "attempt",
+        "link_status",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "used_at",
+    ]
     list_select_related = ["attempt__legal_entity", "created_by"]
     readonly_fields = [
         "public_id",
@@ -350,6 +401,10 @@ class HandoffLinkAdmin(_ModelAdmin):
         "used_at",
     ]
     actions = [revoke_handoff_links]
+
+    @admin.display(description="status")
+    def link_status(self, obj: HandoffLink) -> str:
+        return str(obj.status().label)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -9,7 +9,7 @@ from typing import Any
 from connections.crypto import Secret
 from connections.models import AuditEvent, LegalEntity, Organization
 
-__all__ = ["SecretInAuditDetail", "record"]
+__all__ = ["SecretInAuditDetail", "actor_or_none", "record"]
 
 # A key naming one of these is refused, wherever it is nested: a detail says *that* a password
 # changed (``fields=["password"]``), never what it is.
@@ -17,6 +17,14 @@ SECRET_KEY_PATTERN = re.compile(
     r"pass(word|wd|phrase)?|pwd|token|secret|credential|private|api[_-]?key|signature",
     re.IGNORECASE,
 )
+
+
+def actor_or_none(user: Any) -> Any:
+    """The user an event or a row names as who did it: ``None`` for the system, an anonymous
+    visitor (a hand-off link) or no one."""
+    if user is None or not user.is_authenticated:
+        return None
+    return user
 
 
 class SecretInAuditDetail(ValueError):
@@ -36,10 +44,8 @@ def record(
     holds JSON-able facts. Raises :class:`SecretInAuditDetail` if a key looks secret or a value
     is a :class:`~connections.crypto.Secret`."""
     _refuse_secrets(detail, path="detail")
-    if actor is not None and not actor.is_authenticated:
-        actor = None
     return AuditEvent.objects.create(
-        actor=actor,
+        actor=actor_or_none(actor),
         organization=organization,
         legal_entity=legal_entity,
         action=action,

@@ -13,14 +13,23 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
-from connections.models import ConnectionAttempt, HandoffLink, LegalEntity, Organization
+from connections.models import (
+    ConnectionAttempt,
+    HandoffLink,
+    LegalEntity,
+    Organization,
+    SyncSchedule,
+)
+from connections.services.schedules import SCHEDULE_FIELDS, parse_cron
 
 __all__ = [
     "CredentialsForm",
     "HandoffLinkForm",
     "LegalEntityForm",
     "PreConnectionForm",
+    "SyncScheduleForm",
 ]
 
 ID_MAX_LENGTH = 100
@@ -331,3 +340,36 @@ class HandoffLinkForm(forms.Form):
                 f"A link works for at most {HandoffLink.MAX_AGE.days} days.", code="max"
             )
         return days
+
+
+class SyncScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Step 9: the Sync Schedule (a cron expression is checked by Celery's own parser)."""
+
+    class Meta:
+        model = SyncSchedule
+        fields = SCHEDULE_FIELDS
+        widgets = {"time_of_day": forms.TimeInput(attrs={"type": "time"}, format="%H:%M")}
+        labels = {
+            "time_of_day": "Time",
+            "kind": "Kind of sync",
+            "weekly_full_weekday": "Weekly full sync on",
+            "enabled": "Enabled (clear to pause)",
+        }
+        help_texts = {
+            "time_of_day": "Every hour runs at this time's minute.",
+            "cron_expression": "Only for “Cron expression”: minute hour day-of-month month "
+            "day-of-week, e.g. 30 6 * * 1-5.",
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("frequency") == SyncSchedule.Frequency.CRON:
+            try:
+                parse_cron(cleaned.get("cron_expression") or "")
+            except ValidationError as error:
+                self.add_error("cron_expression", error)
+        return cleaned
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        # The cron rule is reported on its field by clean().
+        return None

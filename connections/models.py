@@ -197,6 +197,27 @@ INTACCT_STEPS: dict[str, Step] = {
 }
 
 
+#: What each check of a verification report is called, by its ``intacct`` step key (the keys of
+#: ``INTACCT_STEPS`` plus ``transient``): stored on ``CheckResult.label`` and shown on the page.
+CHECK_LABELS: dict[str, str] = {
+    "transient": "Intacct reachable",
+    "sender_config": "Our Web Services sender",
+    "ws_subscription": "Web Services subscription",
+    "ws_user": "Web Services user signs in",
+    "role_permissions": "Role permissions",
+    "role_assignment": "Role assigned to the user",
+    "sender_authorization": "Sender ID authorized",
+    "custom_field": "AP Bill custom field",
+    "credentials": "Credentials accepted",
+    "entity": "Entity",
+}
+
+
+def check_label(key: str) -> str:
+    """The label of a report's check key; an unknown key is spelled out."""
+    return CHECK_LABELS.get(key) or key.replace("_", " ").capitalize()
+
+
 def step_for_intacct(key: str | None) -> Step | None:
     """The wizard step for an ``intacct`` step key; ``None`` for ``"transient"`` (retry later),
     ``None`` and unknown keys."""
@@ -490,11 +511,17 @@ class CheckResult(models.Model):
 # --- Customer success -------------------------------------------------------------------------------
 
 
+class ApiSyncProfileQuerySet(models.QuerySet["ApiSyncProfile"]):
+    def ready(self) -> ApiSyncProfileQuerySet:
+        """The profiles SmartSync may use (the rule of :meth:`ApiSyncProfile.status_of`)."""
+        return self.filter(enabled=True)
+
+
 class ApiSyncProfile(models.Model):
     """What SmartSync may pull for a legal entity; created by customer success.
 
     Until one exists and is enabled the customer sees "waiting for customer success"
-    (:func:`connections.selectors.api_sync_profile_status`).
+    (:meth:`status_of`).
     """
 
     class Status(models.TextChoices):
@@ -517,11 +544,18 @@ class ApiSyncProfile(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ApiSyncProfileQuerySet.as_manager()
+
     class Meta:
         verbose_name = "API Sync Profile"
 
     def __str__(self) -> str:
         return f"API Sync Profile of {self.legal_entity}"
+
+    @classmethod
+    def status_of(cls, profile: ApiSyncProfile | None) -> ApiSyncProfile.Status:
+        """``ready`` for an enabled profile; ``waiting`` without one, or while it is disabled."""
+        return cls.Status.READY if profile is not None and profile.enabled else cls.Status.WAITING
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
@@ -574,6 +608,12 @@ class HandoffLink(models.Model):
     ``revoked_at`` ends it early (see ``connections.access.handoff_link_for_token``).
     """
 
+    class Status(models.TextChoices):
+        USABLE = "usable", "Active"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+        SUPERSEDED = "superseded", "Replaced (the credentials changed)"
+
     SIGNING_SALT = "connections.handofflink"
     DEFAULT_LIFETIME = timedelta(days=3)
     #: However ``expires_at`` is set, no token is honoured after this long.
@@ -617,9 +657,17 @@ class HandoffLink(models.Model):
         """The signed, timestamped ``public_id`` the URL carries."""
         return self.signer().sign(str(self.public_id))
 
-    def is_usable(self, now: datetime | None = None) -> bool:
+    def status(self, now: datetime | None = None) -> HandoffLink.Status:
+        """Whether the link opens anything now, and if not, why (revoked first, then expired,
+        then replaced by a newer attempt)."""
         now = now or timezone.now()
-        return self.revoked_at is None and now < self.expires_at
+        if self.revoked_at is not None:
+            return self.Status.REVOKED
+        if now >= self.expires_at:
+            return self.Status.EXPIRED
+        if not self.attempt.is_current or self.attempt.state in ConnectionAttempt.FINISHED:
+            return self.Status.SUPERSEDED
+        return self.Status.USABLE
 
 
 # --- SmartSync --------------------------------------------------------------------------------------

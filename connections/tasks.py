@@ -1,4 +1,8 @@
-"""Celery tasks: thin wrappers over services, taking ids only."""
+"""Celery tasks: thin wrappers over services, taking ids only.
+
+The services queue these by name (:func:`connections.services.queue.enqueue_on_commit`) and never
+import this module, which imports them.
+"""
 
 from __future__ import annotations
 
@@ -67,7 +71,7 @@ def run_sync(self: Any, sync_run_id: int) -> None:
     run would have gone silent for :data:`~connections.services.smartsync.STALL_AFTER`, and take
     it over then.
     """
-    if smartsync.run_sync(sync_run_id) is None and smartsync.is_running(sync_run_id):
+    if smartsync.perform_sync(sync_run_id) is None and smartsync.is_running(sync_run_id):
         try:
             raise self.retry(countdown=smartsync.STALL_AFTER.total_seconds() + 60)
         except MaxRetriesExceededError:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from connections.models import Step
+from connections.models import HANDOFF_STEPS
 from connections.views import handoff, pages, smartsync, wizard
 
 app_name = "connections"
@@ -20,14 +20,8 @@ urlpatterns = [
             {"step": step},
             name=step.value,
         )
-        for step in (
-            Step.WS_SUBSCRIPTION,
-            Step.WS_USER,
-            Step.ROLE_PERMISSIONS,
-            Step.ROLE_ASSIGNMENT,
-            Step.SENDER_AUTHORIZATION,
-            Step.CUSTOM_FIELD,
-        )
+        # The Intacct-side steps (1–6) share one view.
+        for step in HANDOFF_STEPS
     ),
     path("connect/<uuid:public_id>/credentials/", wizard.credentials, name="credentials"),
     path(
@@ -36,7 +30,7 @@ urlpatterns = [
         name="test_connection",
     ),
     path("connect/<uuid:public_id>/runs/<uuid:run_id>/", wizard.run_status, name="run_status"),
-    path("connect/<uuid:public_id>/entities/", wizard.entities, name="entities"),
+    path("connect/<uuid:public_id>/entities/", wizard.intacct_entities, name="intacct_entities"),
     path(
         "connect/<uuid:public_id>/api_sync_profile/",
         wizard.api_sync_profile,

@@ -1,7 +1,12 @@
-"""The API Sync Profile: created by customer success once a legal entity is connected."""
+"""The API Sync Profile: created by customer success once a legal entity is connected.
+
+Every door (the admin, ``manage.py connection profile``, and next the console) creates and changes
+profiles through these two functions, so the same entity gets the same objects whichever is used.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -9,7 +14,7 @@ from django.utils import timezone
 
 from connections import audit
 from connections.models import ApiSyncProfile, LegalEntity, Step, StepState
-from connections.selectors import default_sync_objects
+from connections.selectors.profiles import default_sync_objects
 
 __all__ = ["change_api_sync_profile", "create_api_sync_profile"]
 
@@ -22,8 +27,10 @@ def create_api_sync_profile(
     object_names: list[str] | None = None,
 ) -> tuple[ApiSyncProfile, bool]:
     """The entity's profile and whether it was created now. An existing profile is left as it
-    is (safe to run twice); a new one pulls ``object_names`` or :func:`default_sync_objects`, is
-    enabled, and marks the current attempt's API Sync Profile step verified."""
+    is (safe to run twice); a new one pulls ``object_names``, or by default what the last
+    verification proved readable (:func:`~connections.selectors.profiles.default_sync_objects`,
+    which raises ``SyncObjectsUnknown`` when nothing was proved), is enabled, and marks the current
+    attempt's API Sync Profile step verified."""
     existing = ApiSyncProfile.objects.filter(legal_entity=legal_entity).first()
     if existing is not None:
         return existing, False
@@ -32,19 +39,9 @@ def create_api_sync_profile(
         legal_entity=legal_entity,
         object_names=names,
         enabled=True,
-        created_by=actor if actor is not None and actor.is_authenticated else None,
+        created_by=audit.actor_or_none(actor),
     )
-    StepState.objects.filter(
-        attempt__legal_entity=legal_entity,
-        attempt__is_current=True,
-        step=Step.API_SYNC_PROFILE,
-    ).update(
-        status=StepState.Status.VERIFIED,
-        reason="",
-        errorno="",
-        verified_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
+    _profile_step_follows(legal_entity.pk, enabled=True, now=timezone.now())
     audit.record(
         actor,
         "api_sync_profile.created",
@@ -71,16 +68,7 @@ def change_api_sync_profile(
     if object_names is not None:
         values["object_names"] = list(object_names)
     ApiSyncProfile.objects.filter(pk=profile.pk).update(**values)
-    step_values: dict[str, Any] = (
-        {"status": StepState.Status.VERIFIED, "verified_at": now}
-        if enabled
-        else {"status": StepState.Status.PENDING, "verified_at": None}
-    )
-    StepState.objects.filter(
-        attempt__legal_entity_id=profile.legal_entity_id,
-        attempt__is_current=True,
-        step=Step.API_SYNC_PROFILE,
-    ).update(**step_values, reason="", errorno="", updated_at=now)
+    _profile_step_follows(profile.legal_entity_id, enabled=enabled, now=now)
     profile.refresh_from_db()
     legal_entity = profile.legal_entity
     audit.record(
@@ -93,3 +81,17 @@ def change_api_sync_profile(
         previous=previous,
     )
     return profile
+
+
+def _profile_step_follows(legal_entity_id: int, *, enabled: bool, now: datetime) -> None:
+    """The current attempt's API Sync Profile step: verified while the profile is enabled."""
+    values: dict[str, Any] = (
+        {"status": StepState.Status.VERIFIED, "verified_at": now}
+        if enabled
+        else {"status": StepState.Status.PENDING, "verified_at": None}
+    )
+    StepState.objects.filter(
+        attempt__legal_entity_id=legal_entity_id,
+        attempt__is_current=True,
+        step=Step.API_SYNC_PROFILE,
+    ).update(**values, reason="", errorno="", updated_at=now)

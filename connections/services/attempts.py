@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from connections import audit
 from connections.crypto import Secret
-from connections.models import ConnectionAttempt, LegalEntity, Step, StepState
+from connections.models import HANDOFF_STEPS, ConnectionAttempt, LegalEntity, Step, StepState
 
 __all__ = [
     "ACKNOWLEDGEABLE_STEPS",
@@ -53,7 +53,7 @@ def start_attempt(
         user_id=user_id or settings.INTACCT_GUIDE["WS_USER_ID"],
         password=password,
         endpoint=endpoint or settings.INTACCT_ENDPOINT,
-        started_by=actor if actor is not None and actor.is_authenticated else None,
+        started_by=audit.actor_or_none(actor),
     )
     attempt.full_clean()
     attempt.save()
@@ -76,15 +76,7 @@ def start_attempt(
 
 #: Steps a person can confirm with "I've done this" (the API Sync Profile is customer success's,
 #: and SmartSync proves itself).
-ACKNOWLEDGEABLE_STEPS: tuple[Step, ...] = (
-    Step.PRE_CONNECTION,
-    Step.WS_SUBSCRIPTION,
-    Step.WS_USER,
-    Step.ROLE_PERMISSIONS,
-    Step.ROLE_ASSIGNMENT,
-    Step.SENDER_AUTHORIZATION,
-    Step.CUSTOM_FIELD,
-)
+ACKNOWLEDGEABLE_STEPS: tuple[Step, ...] = (Step.PRE_CONNECTION, *HANDOFF_STEPS)
 
 #: Credential fields whose change is audited by name (the password only as "changed").
 CREDENTIAL_FIELDS = ("integration_type", "company_id", "entity_id", "user_id")
@@ -114,7 +106,7 @@ def acknowledge_step(
         return state
     if previous != StepState.Status.VERIFIED:
         state.status = StepState.Status.ACKNOWLEDGED
-    state.acknowledged_by = actor if actor is not None and actor.is_authenticated else None
+    state.acknowledged_by = audit.actor_or_none(actor)
     state.acknowledged_at = timezone.now()
     state.save()
     audit.record(
@@ -215,7 +207,7 @@ def _mark_credentials_entered(attempt: ConnectionAttempt, actor: Any) -> None:
             "status": StepState.Status.ACKNOWLEDGED,
             "reason": "",
             "errorno": "",
-            "acknowledged_by": actor if actor is not None and actor.is_authenticated else None,
+            "acknowledged_by": audit.actor_or_none(actor),
             "acknowledged_at": timezone.now(),
         },
     )

@@ -33,7 +33,7 @@ def create_handoff_link(
     now = timezone.now()
     link = HandoffLink.objects.create(
         attempt=attempt,
-        created_by=actor if actor is not None and actor.is_authenticated else None,
+        created_by=audit.actor_or_none(actor),
         created_at=now,
         expires_at=now + lifetime,
     )

@@ -20,7 +20,8 @@ from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from connections import audit
-from connections.models import ApiSyncProfile, LegalEntity, SyncRun, SyncSchedule
+from connections.models import LegalEntity, SyncRun, SyncSchedule
+from connections.selectors.profiles import ready_profile
 from connections.services.smartsync import start_sync
 
 __all__ = [
@@ -189,7 +190,7 @@ def queue_scheduled_sync(legal_entity_id: int, kind: str) -> SyncRun | None:
     schedule = SyncSchedule.objects.filter(legal_entity=legal_entity).first()
     if schedule is None or not schedule.enabled:
         return None
-    if not ApiSyncProfile.objects.filter(legal_entity=legal_entity, enabled=True).exists():
+    if ready_profile(legal_entity) is None:
         return None
     if kind not in SyncRun.Kind.values:
         kind = SyncRun.Kind.PARTIAL

@@ -5,7 +5,8 @@ A run goes ``queued → running → succeeded | partial | failed``:
 - :func:`start_sync` makes the queued run. One active run per legal entity: the database's
   ``connections_syncrun_one_active`` is the real guard, and a second start returns the active run.
   The first sync of an entity is always full.
-- :func:`run_sync` claims the run and syncs every object of the entity's API Sync Profile:
+- :func:`perform_sync` (the work of the ``connections.tasks.run_sync`` task) claims the run and
+  syncs every object of the entity's API Sync Profile:
 
   - **full**: every record, page by page; rows Intacct no longer lists are marked deleted.
   - **partial**: records whose WHENMODIFIED or WHENCREATED is after the object's watermark (the
@@ -26,16 +27,14 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
+from connections import audit
 from connections.models import (
-    ApiSyncProfile,
     ConnectionAttempt,
     LegalEntity,
     ListItem,
@@ -44,6 +43,8 @@ from connections.models import (
     SyncRun,
     SyncRunObject,
 )
+from connections.selectors.profiles import ready_profile
+from connections.selectors.smartsync import last_watermark
 from connections.services.listitem_store import (
     KeySet,
     Row,
@@ -52,7 +53,8 @@ from connections.services.listitem_store import (
     parse_timestamp,
     upsert_page,
 )
-from connections.services.verification import client_for
+from connections.services.queue import enqueue_on_commit
+from connections.services.signin import client_for
 from intacct.catalog import LIST_OBJECTS, ListObject, get_object, udd_object
 from intacct.client import IntacctClient, Page, RequestCount, counting_requests
 from intacct.errors import (
@@ -84,12 +86,15 @@ DELETE_CHUNK = 1000
 #: A run still queued after this long lost its task: see :func:`expire_stale_syncs`.
 STALE_AFTER = timedelta(minutes=90)
 #: A running run whose worker has shown no sign of life for this long is dead: it may be taken
-#: over (:func:`run_sync`) or expired. Longer than one request may take with all its retries
+#: over (:func:`perform_sync`) or expired. Longer than one request may take with all its retries
 #: (``REQUEST_TIMEOUT`` × 7 attempts, plus backoff), since the heartbeat beats between pages.
 STALL_AFTER = timedelta(minutes=20)
 #: How often a running sync records its heartbeat, and its progress (seconds).
 HEARTBEAT_EVERY = 10.0
 PROGRESS_EVERY = 0.5
+
+#: The task that runs a queued sync (``connections.tasks``).
+TASK_NAME = "connections.tasks.run_sync"
 
 QUEUE_MESSAGE = (
     "The sync could not be started because our task queue is unavailable. Nothing was lost: "
@@ -136,7 +141,7 @@ def start_sync(
 
     A partial sync is made full while the entity has never finished a full sync. With
     ``enqueue``, a created run's ``run_sync`` task is queued (with the run's id only) once the
-    current transaction commits; without it, the caller runs :func:`run_sync` itself.
+    current transaction commits; without it, the caller runs :func:`perform_sync` itself.
     """
     if kind == SyncRun.Kind.PARTIAL and not (
         SyncRun.objects.filter(
@@ -153,7 +158,7 @@ def start_sync(
                     legal_entity=legal_entity,
                     kind=kind,
                     trigger=trigger,
-                    requested_by=user if getattr(user, "is_authenticated", False) else None,
+                    requested_by=audit.actor_or_none(user),
                 )
         except IntegrityError:
             active = SyncRun.objects.filter(
@@ -164,23 +169,17 @@ def start_sync(
             # The active run finished between our insert and this read: try again.
             continue
         if enqueue:
-            transaction.on_commit(partial(_enqueue, run.pk))
+            enqueue_on_commit(TASK_NAME, run.pk, row="sync run", on_broker_down=_queue_unavailable)
         return run, True
     raise RuntimeError(f"Could not start a sync of legal entity {legal_entity.pk}")
 
 
-def _enqueue(run_id: int) -> None:
-    """Queue the task for ``run_id``; when the broker is down, end the run ``failed`` with a retry
-    message instead of failing the request that asked for it (and blocking the entity)."""
-    from connections.tasks import run_sync as run_sync_task  # the tasks module imports this one
-
-    try:
-        run_sync_task.delay(run_id)
-    except OperationalError:
-        logger.exception("could not queue sync run %s", run_id)
-        SyncRun.objects.filter(pk=run_id, state=SyncRun.State.QUEUED).update(
-            state=SyncRun.State.FAILED, error=QUEUE_MESSAGE, finished_at=timezone.now()
-        )
+def _queue_unavailable(run_id: int) -> None:
+    """The broker refused the task: end the run ``failed`` with a retry message, so the entity is
+    not blocked by a run no worker will take."""
+    SyncRun.objects.filter(pk=run_id, state=SyncRun.State.QUEUED).update(
+        state=SyncRun.State.FAILED, error=QUEUE_MESSAGE, finished_at=timezone.now()
+    )
 
 
 def _silent_since(cutoff: datetime) -> Q:
@@ -229,33 +228,6 @@ def is_running(run_id: int) -> bool:
     return SyncRun.objects.filter(pk=run_id, state=SyncRun.State.RUNNING).exists()
 
 
-# --- reading it back ------------------------------------------------------------------------------
-
-
-def sync_report(run: SyncRun) -> dict[str, Any]:
-    """The run as plain data: ``{"run", "kind", "state", "error", "objects": [...]}``."""
-    return {
-        "run": str(run.public_id),
-        "kind": run.kind,
-        "state": run.state,
-        "error": run.error,
-        "objects": [
-            {
-                "object": row.object_name,
-                "state": row.state,
-                "fetched": row.fetched,
-                "created": row.created,
-                "updated": row.updated,
-                "unchanged": row.unchanged,
-                "deleted": row.deleted,
-                "requests": row.requests,
-                "error": row.error,
-            }
-            for row in SyncRunObject.objects.filter(run=run).order_by("pk")
-        ],
-    }
-
-
 # --- running --------------------------------------------------------------------------------------
 
 
@@ -283,7 +255,7 @@ class ObjectStats:
             self.on_page(self)
 
 
-def run_sync(run_id: int) -> SyncRun | None:
+def perform_sync(run_id: int) -> SyncRun | None:
     """Claim the run ``run_id`` and sync every object of the entity's profile.
 
     A queued run is claimed; so is a running one whose worker has been silent for
@@ -301,7 +273,7 @@ def run_sync(run_id: int) -> SyncRun | None:
     if SyncRunObject.objects.filter(run=run).delete()[0]:
         logger.warning("sync run %s: its worker was lost; starting it over", run.public_id)
     entity = run.legal_entity
-    profile = ApiSyncProfile.objects.filter(legal_entity=entity, enabled=True).first()
+    profile = ready_profile(entity)
     attempt = ConnectionAttempt.objects.filter(legal_entity=entity, is_current=True).first()
     if profile is None or attempt is None:
         reason = "No enabled API Sync Profile." if profile is None else "No connection."
@@ -462,23 +434,6 @@ def _sync_object_row(
         watermark = stats.watermark if state == SyncRunObject.State.SUCCEEDED else None
         save(stats, state=state, error=error, watermark=watermark)
     return state != SyncRunObject.State.FAILED
-
-
-def last_watermark(legal_entity: LegalEntity, object_name: str) -> datetime | None:
-    """The newest WHENMODIFIED held when this object last synced successfully: where its next
-    partial sync reads from (less :data:`OVERLAP`). A run that failed or was cut off does not
-    move it, so what that run missed is read again."""
-    return (
-        SyncRunObject.objects.filter(
-            run__legal_entity=legal_entity,
-            object_name=object_name,
-            state=SyncRunObject.State.SUCCEEDED,
-            watermark__isnull=False,
-        )
-        .order_by("-run__created_at", "-pk")
-        .values_list("watermark", flat=True)
-        .first()
-    )
 
 
 def sync_object(

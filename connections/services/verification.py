@@ -11,23 +11,20 @@ A run goes ``queued → running → passed | failed | error``:
   entity's health and an :class:`~connections.models.AuditEvent`.
 - ``error`` means Intacct gave no verdict (unreachable, too slow, busy, or something unexpected):
   nothing proven before is touched and the customer is asked to try again.
-- :func:`report_for` turns a run's rows back into the ``python -m intacct check --json`` shape.
+- :func:`connections.selectors.reports.verification_report` reads a run's rows back.
 
-The Intacct password leaves the database only inside :func:`client_for`; it is never logged,
-audited, or passed to a task.
+The Intacct password leaves the database only inside
+:func:`connections.services.signin.client_for`; it is never logged, audited, or passed to a task.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
 from connections import audit
 from connections.models import (
@@ -37,43 +34,32 @@ from connections.models import (
     Step,
     StepState,
     VerificationRun,
+    check_label,
     step_for_intacct,
 )
-from connections.selectors import active_run, last_checked_run
-from intacct.checks import (
-    FAILED,
-    GRANTED,
-    MISSING,
-    PASSED,
-    GuideNames,
-    Report,
-    remedy_for,
-    verify,
-)
-from intacct.client import Credentials, IntacctClient
+from connections.selectors.connections import active_run, last_checked_run
+from connections.selectors.reports import SENDER_CONFIG_REASON
+from connections.services import alerts
+from connections.services.queue import enqueue_on_commit
+from connections.services.signin import client_for, guide_names
+from intacct.checks import FAILED, MISSING, PASSED, Report, verify
 from intacct.errors import STEP_TRANSIENT, EndpointError
-from intacct.permissions import UDD_ROW_KEY, row_by_key
 
 __all__ = [
     "ENDPOINT_MESSAGE",
+    "QUEUE_MESSAGE",
     "RETRY_MESSAGE",
-    "SENDER_CONFIG_REASON",
     "STALE_AFTER",
     "STALE_MESSAGE",
-    "client_for",
     "create_run",
     "expire_stale_runs",
-    "guide_names",
-    "report_for",
+    "reverify_connected",
     "run_verification",
     "start_verification",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: An interactive check: a person is waiting for the answer.
-TIMEOUT_SECONDS = 30.0
-MAX_RETRIES = 2
 #: A run still queued or running after this long is dead (its worker was lost): see
 #: :func:`expire_stale_runs`. Longer than the task's hard time limit.
 STALE_AFTER = timedelta(minutes=10)
@@ -90,84 +76,14 @@ ENDPOINT_MESSAGE = (
     "This connection's Intacct address is not one we send credentials to. This is ours to fix, "
     "not yours: we have been alerted."
 )
-SENDER_CONFIG_REASON = (
-    "Intacct refused our own Web Services sender credentials. This is our configuration, not "
-    "yours: we have been alerted and will fix it. There is nothing to change on your side."
-)
-
-#: What each ``intacct`` step key is called on the results page.
-STEP_LABELS: dict[str, str] = {
-    "sender_config": "Our Web Services sender credentials",
-    "ws_subscription": Step.WS_SUBSCRIPTION.label,
-    "ws_user": Step.WS_USER.label,
-    "role_permissions": Step.ROLE_PERMISSIONS.label,
-    "role_assignment": Step.ROLE_ASSIGNMENT.label,
-    "sender_authorization": Step.SENDER_AUTHORIZATION.label,
-    "custom_field": Step.CUSTOM_FIELD.label,
-    "credentials": "Sign-in (company ID, user ID, password)",
-    "entity": "Entity",
-}
-
-# The object the custom field check describes.
-_CUSTOM_FIELD_OBJECT = "APBILL"
-_ROW_SEPARATOR = " — "
+#: The task that runs a queued verification (``connections.tasks``).
+TASK_NAME = "connections.tasks.verify_connection"
+#: The object the custom field check describes.
+CUSTOM_FIELD_OBJECT = "APBILL"
 
 
 class _RunTakenAway(Exception):
     """The run left ``running`` while Intacct was being asked (expired as stale)."""
-
-
-# --- The client ------------------------------------------------------------------------------------
-
-
-def client_for(
-    attempt: ConnectionAttempt,
-    *,
-    entity_id: str | bool | None = True,
-    timeout: float | None = None,
-    max_retries: int | None = None,
-) -> IntacctClient:
-    """A client signed in as the attempt's web services user with our sender credentials.
-    ``timeout`` and ``max_retries`` default to an interactive check's (a person is waiting).
-
-    ``entity_id``: ``True`` uses the attempt's entity (top level when it has none); ``False`` or
-    ``None`` signs in at top level; a string signs in to that entity. Raises
-    :class:`intacct.errors.EndpointError` when the attempt's endpoint is not one we may send
-    credentials to.
-    """
-    entity = attempt.entity_id if entity_id is True else (entity_id or "")
-    credentials = Credentials(
-        sender_id=settings.INTACCT_SENDER_ID,
-        sender_password=settings.INTACCT_SENDER_PASSWORD,
-        company_id=attempt.company_id.strip(),
-        user_id=attempt.user_id.strip(),
-        user_password=attempt.password.reveal(),
-        entity_id=entity.strip() or None,
-    )
-    return IntacctClient(
-        credentials,
-        endpoint=attempt.endpoint,
-        allowed_hosts=settings.INTACCT_ALLOWED_ENDPOINT_HOSTS,
-        timeout=TIMEOUT_SECONDS if timeout is None else timeout,
-        max_retries=MAX_RETRIES if max_retries is None else max_retries,
-    )
-
-
-def guide_names() -> GuideNames:
-    """The guide's names as this deployment configures them (``settings.INTACCT_GUIDE``)."""
-    guide = settings.INTACCT_GUIDE
-    defaults = GuideNames()
-    return GuideNames(
-        product=guide.get("PRODUCT_NAME", defaults.product),
-        ws_user_id=guide.get("WS_USER_ID", defaults.ws_user_id),
-        role_name=guide.get("ROLE_NAME", defaults.role_name),
-        sender_id=guide.get("SENDER_ID", defaults.sender_id),
-        custom_field_label=guide.get("CUSTOM_FIELD_LABEL", defaults.custom_field_label),
-        custom_field_id=guide.get("CUSTOM_FIELD_ID", defaults.custom_field_id),
-        custom_field_description=guide.get(
-            "CUSTOM_FIELD_DESCRIPTION", defaults.custom_field_description
-        ),
-    )
 
 
 # --- Starting a run --------------------------------------------------------------------------------
@@ -184,7 +100,7 @@ def create_run(
     existing = active_run(attempt)
     if existing is not None:
         return existing, False
-    requested_by = user if user is not None and user.is_authenticated else None
+    requested_by = audit.actor_or_none(user)
     try:
         with transaction.atomic():
             run = VerificationRun.objects.create(
@@ -249,25 +165,20 @@ def start_verification(
 def _start(attempt: ConnectionAttempt, *, user: Any, trigger: str) -> tuple[VerificationRun, bool]:
     run, created = create_run(attempt, user=user, trigger=trigger)
     if created:
-        transaction.on_commit(partial(_enqueue, run.pk))
+        enqueue_on_commit(
+            TASK_NAME, run.pk, row="verification run", on_broker_down=_queue_unavailable
+        )
     return run, created
 
 
-def _enqueue(run_id: int) -> None:
-    """Queue the task for ``run_id``; when the broker is down, end the run with a retry message
-    instead of failing the request that asked for it."""
-    from connections.tasks import verify_connection  # the tasks module imports this one
-
-    try:
-        verify_connection.delay(run_id)
-    except OperationalError:
-        logger.exception("could not queue verification run %s", run_id)
-        # Claim it as if a worker had, so the usual no-verdict path settles run and attempt.
-        if VerificationRun.objects.filter(pk=run_id, state=VerificationRun.State.QUEUED).update(
-            state=VerificationRun.State.RUNNING, started_at=timezone.now()
-        ):
-            run = VerificationRun.objects.select_related("attempt__legal_entity").get(pk=run_id)
-            _finish_without_verdict(run, QUEUE_MESSAGE, cause="queue_unavailable")
+def _queue_unavailable(run_id: int) -> None:
+    """The broker refused the task: end the run with a retry message, claimed as a worker would,
+    so the usual no-verdict path settles run and attempt."""
+    if VerificationRun.objects.filter(pk=run_id, state=VerificationRun.State.QUEUED).update(
+        state=VerificationRun.State.RUNNING, started_at=timezone.now()
+    ):
+        run = VerificationRun.objects.select_related("attempt__legal_entity").get(pk=run_id)
+        _finish_without_verdict(run, QUEUE_MESSAGE, cause="queue_unavailable")
 
 
 # --- Running it ------------------------------------------------------------------------------------
@@ -443,23 +354,8 @@ def _record_report(run: VerificationRun, report: Report) -> None:
     )
     if sender_failed:
         assert first is not None
-        audit.record(
-            None,
-            "verification.sender_config_failed",
-            organization=legal_entity.organization,
-            legal_entity=legal_entity,
-            attempt=attempt.public_id,
-            run=run.public_id,
-            sender_id=settings.INTACCT_SENDER_ID,
-            errorno=first.errorno,
-        )
-        logger.error(
-            "Intacct refused our Web Services sender ID %s (errorno %s) verifying legal entity %s "
-            "(run %s): check INTACCT_SENDER_ID and INTACCT_SENDER_PASSWORD",
-            settings.INTACCT_SENDER_ID,
-            first.errorno or "none",
-            legal_entity.public_id,
-            run.public_id,
+        alerts.sender_credentials_refused(
+            attempt, errorno=first.errorno, during="verification", run=run.public_id
         )
     logger.info(
         "verification run %s of attempt %s %s in %d round trip(s)%s",
@@ -482,7 +378,7 @@ def _check_results(run: VerificationRun, report: Report) -> list[CheckResult]:
         add(
             kind=CheckResult.Kind.STEP,
             key=step.step,
-            label=STEP_LABELS.get(step.step, step.step),
+            label=check_label(step.step),
             outcome=step.status,
             errorno=step.errorno or "",
             message=step.message,
@@ -506,7 +402,7 @@ def _check_results(run: VerificationRun, report: Report) -> list[CheckResult]:
             kind=CheckResult.Kind.CUSTOM_FIELD,
             key=field.field_id,
             label=field.label,
-            object_names=[_CUSTOM_FIELD_OBJECT],
+            object_names=[CUSTOM_FIELD_OBJECT],
             outcome=outcome,
             message=field_step.message if field_step else "",
             remedy_step=Step.CUSTOM_FIELD if outcome != PASSED else "",
@@ -592,92 +488,3 @@ def expire_stale_runs(*, older_than: timedelta = STALE_AFTER) -> int:
         expired += 1
         logger.warning("verification run %s was %s too long; expired", run.public_id, run.state)
     return expired
-
-
-# --- Reading it back -------------------------------------------------------------------------------
-
-
-def report_for(run: VerificationRun) -> dict[str, Any]:
-    """The run as the results page and ``connection verify --json`` show it: the shape of
-    ``python -m intacct check --json`` (``ok``, ``steps``, ``permissions``, ``entities``,
-    ``custom_field``, ``user_defined_dimensions``, ``round_trips``) plus ``attempt``, ``run``,
-    ``state``, ``finished`` and ``error``.
-
-    A step carries ``wizard_step`` (the wizard page that fixes it) and, when failed, ``remedy``
-    in plain words. A custom field's ``datatype`` and ``is_custom`` come from the check's detail
-    (``None`` for runs recorded before it was kept).
-    """
-    names = guide_names()
-    results = sorted(run.results.all(), key=lambda result: result.position)
-    steps: list[dict[str, Any]] = []
-    permissions: list[dict[str, Any]] = []
-    entities: list[dict[str, str]] = []
-    dimensions: list[dict[str, str]] = []
-    custom_field: dict[str, Any] | None = None
-    for result in results:
-        if result.kind == CheckResult.Kind.STEP:
-            failed = result.outcome == FAILED
-            if result.key == "sender_config" and failed:
-                message = SENDER_CONFIG_REASON
-            else:
-                message = result.message
-            steps.append(
-                {
-                    "step": result.key,
-                    "label": result.label,
-                    "status": result.outcome,
-                    "message": message,
-                    "errorno": result.errorno or None,
-                    "remedy": remedy_for(result.key, names) if failed else "",
-                    "wizard_step": result.remedy_step or None,
-                }
-            )
-        elif result.kind == CheckResult.Kind.PERMISSION:
-            permissions.append(
-                {
-                    "row": result.label,
-                    "key": result.key,
-                    "objects": list(result.object_names),
-                    "granted": result.outcome == GRANTED,
-                    "status": result.outcome,
-                    "message": result.message,
-                    "screen": _screen(result.key),
-                }
-            )
-            if result.key == UDD_ROW_KEY and result.object_names:
-                label = result.label.partition(_ROW_SEPARATOR)[2] or result.object_names[0]
-                dimensions.append({"object": result.object_names[0], "label": label})
-        elif result.kind == CheckResult.Kind.CUSTOM_FIELD:
-            custom_field = {
-                "found": result.outcome != MISSING,
-                "field_id": result.key,
-                "label": result.label,
-                "datatype": result.detail.get("datatype"),
-                "is_custom": result.detail.get("is_custom"),
-                "type_ok": result.outcome == PASSED,
-                "status": result.outcome,
-                "message": result.message,
-            }
-        elif result.kind == CheckResult.Kind.ENTITY:
-            entities.append({"id": result.key, "name": result.label, "status": result.message})
-    return {
-        "ok": run.state == VerificationRun.State.PASSED,
-        "attempt": str(run.attempt.public_id),
-        "run": str(run.public_id),
-        "state": run.state,
-        "finished": run.is_finished,
-        "error": run.error,
-        "steps": steps,
-        "permissions": permissions,
-        "entities": entities,
-        "custom_field": custom_field,
-        "user_defined_dimensions": dimensions,
-        "round_trips": run.round_trips,
-    }
-
-
-def _screen(key: str) -> str:
-    try:
-        return row_by_key(key).screen
-    except KeyError:
-        return ""

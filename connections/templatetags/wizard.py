@@ -47,6 +47,28 @@ def copy_value(value: Any, label: str = "", block: bool = False) -> dict[str, An
     }
 
 
+#: The icon beside a status or an outcome word; decoration only (the word is what is read).
+STATUS_ICONS = {
+    "pending": "○",
+    "acknowledged": "✓",
+    "verified": "✔",
+    "failed": "✕",
+    "waiting": "…",
+    "later": "…",
+    "passed": "✔",
+    "skipped": "–",
+    "granted": "✔",
+    "missing": "✕",
+    "not_applicable": "–",
+    "not_checked": "?",
+}
+
+
+@register.filter
+def status_icon(status: Any) -> str:
+    return STATUS_ICONS.get(str(status), "•")
+
+
 @register.filter
 def lookup(mapping: Any, key: Any) -> Any:
     """``mapping[key]`` in a template, ``""`` when missing."""

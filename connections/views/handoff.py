@@ -27,6 +27,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from connections.access import HandoffRefused, handoff_link_for_token
 from connections.forms import HandoffLinkForm
+from connections.guide import handoff_step_urls, neighbours, step_pages, wizard_step_urls
 from connections.http import HtmxHttpRequest
 from connections.models import (
     HANDOFF_STEPS,
@@ -36,7 +37,8 @@ from connections.models import (
     Step,
     VerificationRun,
 )
-from connections.selectors import active_run, current_attempt, latest_run
+from connections.selectors.connections import active_run, current_attempt, latest_run
+from connections.selectors.reports import step_findings, verification_report
 from connections.services import verification
 from connections.services.attempts import acknowledge_step, ensure_current_attempt
 from connections.services.handoff import (
@@ -44,16 +46,8 @@ from connections.services.handoff import (
     record_handoff_use,
     revoke_handoff_link,
 )
-from connections.views.common import (
-    handoff_step_urls,
-    present_report,
-    progress,
-    step_extras,
-    step_pages,
-    wants_fragment,
-    wizard_step_urls,
-    wizard_view,
-)
+from connections.views.decorators import wants_fragment, wizard_view
+from connections.views.rail import progress
 
 #: Where the URL of a new link waits to be shown once.
 SHOW_ONCE_SESSION_KEY = "connections.handoff.new_link"
@@ -105,14 +99,10 @@ def manage(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResponse:
         .order_by("-created_at")
     )
     now = timezone.now()
-    rows = [
-        {
-            "link": link,
-            "status": _link_status(link, now),
-            "usable": link.is_usable(now) and link.attempt.is_current,
-        }
-        for link in links
-    ]
+    rows = []
+    for link in links:
+        status = link.status(now)
+        rows.append({"link": link, "status": status.label, "usable": status == status.USABLE})
     urls = wizard_step_urls(legal_entity)
     context = {
         "legal_entity": legal_entity,
@@ -126,16 +116,6 @@ def manage(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResponse:
         "handoff_steps": [step_pages()[step] for step in HANDOFF_STEPS],
     }
     return render(request, "connections/handoff_links.html", context)
-
-
-def _link_status(link: HandoffLink, now: Any) -> str:
-    if link.revoked_at is not None:
-        return "Revoked"
-    if now >= link.expires_at:
-        return "Expired"
-    if not link.attempt.is_current:
-        return "Replaced (the credentials changed)"
-    return "Active"
 
 
 def _mailto(email: str, url: str, legal_entity: LegalEntity) -> str:
@@ -207,29 +187,33 @@ def handoff_step(
     if request.method == "POST":
         acknowledge_step(attempt, step, actor=None, via=f"handoff:{link.public_id}")
         messages.success(request, f"Step {step_pages()[step].number} marked as done.")
-        index = HANDOFF_STEPS.index(step)
-        if index + 1 < len(HANDOFF_STEPS):
-            return redirect(urls[HANDOFF_STEPS[index + 1].value])
+        following = neighbours(step, HANDOFF_STEPS).next
+        if following is not None:
+            return redirect(urls[following.step.value])
         return redirect("connections:handoff_check", token)
     context = _handoff_context(link, token, viewed=step)
-    pages = step_pages()
-    index = HANDOFF_STEPS.index(step)
+    around = neighbours(step, HANDOFF_STEPS)
+    state = context["progress"].states.get(step.value)
+    findings = step_findings(attempt, step, state)
     context.update(
         {
-            "page": pages[step],
+            "page": step_pages()[step],
             "step": step,
-            "state": context["progress"].states.get(step.value),
-            "previous": pages[HANDOFF_STEPS[index - 1]] if index > 0 else None,
-            "previous_url": urls[HANDOFF_STEPS[index - 1].value] if index > 0 else "",
-            "next": pages[HANDOFF_STEPS[index + 1]] if index + 1 < len(HANDOFF_STEPS) else None,
-            "next_url": urls[HANDOFF_STEPS[index + 1].value]
-            if index + 1 < len(HANDOFF_STEPS)
+            "state": state,
+            "previous": around.previous,
+            "previous_url": urls[around.previous.step.value] if around.previous else "",
+            "next": around.next,
+            "next_url": urls[around.next.step.value]
+            if around.next
             else reverse("connections:handoff_check", args=[token]),
             "action_url": urls[step.value],
+            "remedy": findings.remedy,
+            "checklist": findings.checklist,
+            "checked_run": findings.checked_run,
+            "last_report": findings.last_report,
         }
     )
-    context.update(step_extras(attempt, step, context["state"], urls))
-    return render(request, pages[step].template, context)
+    return render(request, context["page"].template, context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -297,10 +281,10 @@ def _handoff_context(link: HandoffLink, token: str, *, viewed: Step | str | None
 def _handoff_result_context(
     link: HandoffLink, token: str, run: VerificationRun | None
 ) -> dict[str, Any]:
-    report = verification.report_for(run) if run is not None and run.is_finished else None
     return {
         "run": run,
-        "report": present_report(report, run, step_urls=handoff_step_urls(token), handoff=True),
+        "report": verification_report(run, for_handoff=True),
+        "step_urls": handoff_step_urls(token),
         "run_url": reverse("connections:handoff_run", args=[token, run.public_id]) if run else "",
         "test_url": reverse("connections:handoff_check", args=[token]),
         "can_test": bool(link.attempt.company_id and link.attempt.password),

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from connections.http import HtmxHttpRequest
-from connections.services.gateway import sandbox_status
+from connections.services.sandbox_status import sandbox_status
 
 
 @require_GET

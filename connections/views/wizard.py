@@ -23,23 +23,26 @@ from django_htmx.http import (
 
 from connections.access import organization_for_user, wizard_access
 from connections.forms import CredentialsForm, LegalEntityForm, PreConnectionForm
+from connections.guide import neighbours, step_pages, wizard_step_urls
 from connections.http import HtmxHttpRequest
 from connections.models import (
-    ApiSyncProfile,
     AuditEvent,
     ConnectionAttempt,
     LegalEntity,
     Step,
     VerificationRun,
 )
-from connections.selectors import (
+from connections.selectors.connections import (
+    DONE,
     active_run,
-    api_sync_profile_status,
     current_attempt,
-    current_step,
+    entity_progress,
     latest_run,
     legal_entities_overview,
+    overview_attempt,
 )
+from connections.selectors.profiles import api_sync_profile_status, profile_of
+from connections.selectors.reports import step_findings, verification_report
 from connections.services import verification
 from connections.services.accounts import create_legal_entity
 from connections.services.attempts import (
@@ -48,17 +51,9 @@ from connections.services.attempts import (
     save_credentials,
     start_attempt,
 )
-from connections.services.entities import EntityListError, list_entities_for
-from connections.views.common import (
-    access_denied,
-    present_report,
-    progress,
-    step_extras,
-    step_pages,
-    wants_fragment,
-    wizard_step_urls,
-    wizard_view,
-)
+from connections.services.intacct_entities import EntityListError, list_intacct_entities
+from connections.views.decorators import access_denied, wants_fragment, wizard_view
+from connections.views.rail import progress
 
 #: The client event that makes the progress rail fetch itself again.
 RAIL_CHANGED = "rail-changed"
@@ -91,22 +86,19 @@ def legal_entities(request: HtmxHttpRequest) -> HttpResponse:
     pages = step_pages()
     rows = []
     for legal_entity in legal_entities_overview(organization):
-        attempts = getattr(legal_entity, "current_attempts", [])  # prefetched
-        attempt = attempts[0] if attempts else None
-        states = list(attempt.steps.all()) if attempt is not None else []
-        step = current_step(states) if states else Step.PRE_CONNECTION
-        done = sum(1 for state in states if state.status in ("acknowledged", "verified"))
+        attempt = overview_attempt(legal_entity)
+        standing = entity_progress(attempt)
         rows.append(
             {
                 "legal_entity": legal_entity,
                 "attempt": attempt,
-                "step": pages[step] if step is not None else None,
+                "step": pages[standing.current_step] if standing.current_step else None,
                 "step_url": reverse(
-                    f"connections:{(step or Step.SMARTSYNC).value}", args=[legal_entity.public_id]
+                    f"connections:{standing.resume_step.value}", args=[legal_entity.public_id]
                 ),
-                "done": done,
-                "total": len(Step),
-                "failed": any(state.status == "failed" for state in states),
+                "done": standing.done,
+                "total": standing.total,
+                "failed": standing.failed,
             }
         )
     return render(
@@ -120,8 +112,7 @@ def legal_entities(request: HtmxHttpRequest) -> HttpResponse:
 @wizard_view
 def resume(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResponse:
     """Pick up where the legal entity stands: its first failed or next pending step."""
-    attempt = current_attempt(legal_entity)
-    step = current_step(list(attempt.steps.all())) if attempt is not None else None
+    step = entity_progress(current_attempt(legal_entity)).current_step
     return redirect(f"connections:{(step or Step.PRE_CONNECTION).value}", legal_entity.public_id)
 
 
@@ -134,7 +125,7 @@ def rail(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResponse:
     attempt = current_attempt(legal_entity)
     viewed = request.GET.get("step", "")
     step = Step(viewed) if viewed in Step.values else None
-    context = _base_context(legal_entity, attempt, viewed=step)
+    context = base_context(legal_entity, attempt, viewed=step)
     context["step"] = step
     if wants_fragment(request):
         return render(request, "connections/_rail.html", context)
@@ -158,15 +149,13 @@ def pre_connection(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpR
         attempt = current_attempt(legal_entity)
         done = (
             attempt is not None
-            and attempt.steps.filter(
-                step=Step.PRE_CONNECTION, status__in=("acknowledged", "verified")
-            ).exists()
+            and attempt.steps.filter(step=Step.PRE_CONNECTION, status__in=DONE).exists()
         )
         form = PreConnectionForm(initial={"can_log_in_as_admin": done, "others_logged_out": done})
     if request.method == "POST" and form.is_valid():
         return _acknowledge(request, legal_entity, Step.PRE_CONNECTION)
     attempt = current_attempt(legal_entity)
-    context = _step_context(request, legal_entity, attempt, Step.PRE_CONNECTION)
+    context = step_context(request, legal_entity, attempt, Step.PRE_CONNECTION)
     context["form"] = form
     context["membership"] = wizard_access(request.user, legal_entity.organization).membership
     return render(request, context["page"].template, context)
@@ -180,7 +169,7 @@ def intacct_step(request: HtmxHttpRequest, legal_entity: LegalEntity, step: Step
     if request.method == "POST":
         return _acknowledge(request, legal_entity, step)
     attempt = current_attempt(legal_entity)
-    context = _step_context(request, legal_entity, attempt, step)
+    context = step_context(request, legal_entity, attempt, step)
     return render(request, context["page"].template, context)
 
 
@@ -233,9 +222,9 @@ def credentials(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResp
 def api_sync_profile(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResponse:
     """Step 8: customer success creates the API Sync Profile; until then the customer waits."""
     attempt = current_attempt(legal_entity)
-    context = _step_context(request, legal_entity, attempt, Step.API_SYNC_PROFILE)
+    context = step_context(request, legal_entity, attempt, Step.API_SYNC_PROFILE)
     context["profile_status"] = api_sync_profile_status(legal_entity)
-    context["profile"] = ApiSyncProfile.objects.filter(legal_entity=legal_entity).first()
+    context["profile"] = profile_of(legal_entity)
     context["verified"] = attempt is not None and attempt.state == ConnectionAttempt.State.VERIFIED
     return render(request, context["page"].template, context)
 
@@ -294,8 +283,8 @@ def run_status(request: HtmxHttpRequest, legal_entity: LegalEntity, run_id: Any)
 @require_http_methods(["GET", "POST"])
 @wizard_view
 @vary_on_headers("HX-Request")
-def entities(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResponse:
-    """The entities Intacct lists after signing in, for the entity picker.
+def intacct_entities(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResponse:
+    """The Intacct entities Intacct lists after signing in, for the entity picker.
 
     GET signs in with the saved credentials; POST (the picker button inside the credentials
     form) with what was typed, a blank password meaning the saved one. htmx gets the picker
@@ -309,7 +298,7 @@ def entities(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpRespons
         form = CredentialsForm.for_attempt(attempt, request.POST)
         form.is_valid()
         probe = _typed_attempt(legal_entity, attempt, form)
-    picker = _list_entities(probe)
+    picker = _list_intacct_entities(probe)
     if wants_fragment(request):
         return render(
             request,
@@ -321,9 +310,9 @@ def entities(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpRespons
         context = _credentials_context(request, legal_entity, attempt, form)
         context["picker"] = picker
         return render(request, context["page"].template, context)
-    context = _base_context(legal_entity, attempt, viewed=Step.CREDENTIALS)
+    context = base_context(legal_entity, attempt, viewed=Step.CREDENTIALS)
     context["picker"] = picker
-    return render(request, "connections/entities.html", context)
+    return render(request, "connections/intacct_entities.html", context)
 
 
 # --- Helpers -----------------------------------------------------------------------------------------
@@ -334,22 +323,17 @@ def _acknowledge(request: HtmxHttpRequest, legal_entity: LegalEntity, step: Step
     acknowledge_step(attempt, step, actor=request.user)
     pages = step_pages()
     messages.success(request, f"Step {pages[step].number} marked as done.")
-    following = _following_step(step)
-    return redirect(f"connections:{following.value}", legal_entity.public_id)
+    following = neighbours(step).next
+    return redirect(f"connections:{(following or pages[step]).step.value}", legal_entity.public_id)
 
 
-def _following_step(step: Step) -> Step:
-    order = list(Step)
-    index = order.index(step)
-    return order[min(index + 1, len(order) - 1)]
-
-
-def _base_context(
+def base_context(
     legal_entity: LegalEntity,
     attempt: ConnectionAttempt | None,
     *,
     viewed: Step | str | None = None,
 ) -> dict[str, Any]:
+    """What every wizard page has: the legal entity, its attempt, the rail and the step URLs."""
     urls = wizard_step_urls(legal_entity)
     return {
         "legal_entity": legal_entity,
@@ -362,45 +346,48 @@ def _base_context(
     }
 
 
-def _step_context(
+def step_context(
     request: HtmxHttpRequest,
     legal_entity: LegalEntity,
     attempt: ConnectionAttempt | None,
     step: Step,
 ) -> dict[str, Any]:
-    pages = step_pages()
-    page = pages[step]
-    context = _base_context(legal_entity, attempt, viewed=step)
-    order = list(Step)
-    index = order.index(step)
+    """What a step's page shows: the rail, the guide's copy, the previous and next steps, and
+    the last check's findings."""
+    context = base_context(legal_entity, attempt, viewed=step)
     urls = context["step_urls"]
+    around = neighbours(step)
+    state = context["progress"].states.get(step.value)
+    findings = step_findings(attempt, step, state)
     context.update(
         {
-            "page": page,
+            "page": step_pages()[step],
             "step": step,
-            "state": context["progress"].states.get(step.value),
-            "previous": pages[order[index - 1]] if index > 0 else None,
-            "previous_url": urls[order[index - 1].value] if index > 0 else "",
-            "next": pages[order[index + 1]] if index + 1 < len(order) else None,
-            "next_url": urls[order[index + 1].value] if index + 1 < len(order) else "",
+            "state": state,
+            "previous": around.previous,
+            "previous_url": urls[around.previous.step.value] if around.previous else "",
+            "next": around.next,
+            "next_url": urls[around.next.step.value] if around.next else "",
             "action_url": urls[step.value],
             "guide": settings.INTACCT_GUIDE,
+            "remedy": findings.remedy,
+            "checklist": findings.checklist,
+            "checked_run": findings.checked_run,
+            "last_report": findings.last_report,
         }
     )
-    context.update(step_extras(attempt, step, context["state"], urls))
     return context
 
 
 def _result_context(
     legal_entity: LegalEntity, attempt: ConnectionAttempt, run: VerificationRun | None
 ) -> dict[str, Any]:
-    report = verification.report_for(run) if run is not None and run.is_finished else None
-    urls = wizard_step_urls(legal_entity)
     return {
         "legal_entity": legal_entity,
         "attempt": attempt,
         "run": run,
-        "report": present_report(report, run, step_urls=urls),
+        "report": verification_report(run),
+        "step_urls": wizard_step_urls(legal_entity),
         "run_url": reverse("connections:run_status", args=[legal_entity.public_id, run.public_id])
         if run is not None
         else "",
@@ -416,7 +403,7 @@ def _credentials_context(
     attempt: ConnectionAttempt | None,
     form: CredentialsForm,
 ) -> dict[str, Any]:
-    context = _step_context(request, legal_entity, attempt, Step.CREDENTIALS)
+    context = step_context(request, legal_entity, attempt, Step.CREDENTIALS)
     run = None
     if attempt is not None:
         run = active_run(attempt) or latest_run(attempt)
@@ -425,7 +412,7 @@ def _credentials_context(
     context.setdefault("can_test", False)
     context.setdefault("test_url", "")
     context["form"] = form
-    context["entities_url"] = reverse("connections:entities", args=[legal_entity.public_id])
+    context["entities_url"] = reverse("connections:intacct_entities", args=[legal_entity.public_id])
     context["picker"] = None
     return context
 
@@ -448,7 +435,7 @@ def _typed_attempt(
     )
 
 
-def _list_entities(attempt: ConnectionAttempt | None) -> dict[str, Any]:
+def _list_intacct_entities(attempt: ConnectionAttempt | None) -> dict[str, Any]:
     """What the picker shows: the entities, or why there are none."""
     if attempt is None or not (attempt.company_id and attempt.user_id and attempt.password):
         return {
@@ -457,9 +444,9 @@ def _list_entities(attempt: ConnectionAttempt | None) -> dict[str, Any]:
             "Intacct lists the entities only after signing in.",
         }
     try:
-        found = list_entities_for(attempt)
+        found = list_intacct_entities(attempt)
     except EntityListError as error:
-        return {"entities": [], "problem": str(getattr(error, "message", "") or error)}
+        return {"entities": [], "problem": error.message}
     if not found:
         return {
             "entities": [],

@@ -181,7 +181,7 @@ def test_revoked_handoff_link_is_refused():
     with pytest.raises(HandoffRefused) as refused:
         handoff_link_for_token(link.token())
 
-    assert refused.value.reason == HandoffRefused.REVOKED
+    assert refused.value.reason == HandoffLink.Status.REVOKED
     assert "withdrawn" in refused.value.message
 
 
@@ -194,7 +194,7 @@ def test_handoff_link_past_its_expiry_is_refused():
     with pytest.raises(HandoffRefused) as refused:
         handoff_link_for_token(link.token())
 
-    assert refused.value.reason == HandoffRefused.EXPIRED
+    assert refused.value.reason == HandoffLink.Status.EXPIRED
 
 
 def test_handoff_token_older_than_the_signing_limit_is_refused():
@@ -208,7 +208,7 @@ def test_handoff_token_older_than_the_signing_limit_is_refused():
     with pytest.raises(HandoffRefused) as refused:
         handoff_link_for_token(old_token)
 
-    assert refused.value.reason == HandoffRefused.EXPIRED
+    assert refused.value.reason == HandoffLink.Status.EXPIRED
 
 
 def test_handoff_link_of_a_replaced_attempt_is_refused():
@@ -220,4 +220,4 @@ def test_handoff_link_of_a_replaced_attempt_is_refused():
     assert ConnectionAttempt.objects.get(pk=attempt.pk).state == "superseded"
     with pytest.raises(HandoffRefused) as refused:
         handoff_link_for_token(link.token())
-    assert refused.value.reason == HandoffRefused.SUPERSEDED
+    assert refused.value.reason == HandoffLink.Status.SUPERSEDED

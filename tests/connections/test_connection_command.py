@@ -21,7 +21,8 @@ from connections.models import (
     StepState,
     VerificationRun,
 )
-from connections.selectors import granted_sync_objects, last_checked_run
+from connections.selectors.connections import last_checked_run
+from connections.selectors.profiles import granted_sync_objects
 from intacct.permissions import PERMISSION_ROWS, UDD_ROW_KEY
 from intacct.sandbox import SANDBOX_SENDER_PASSWORD, SANDBOX_USER_ID, SANDBOX_USER_PASSWORD
 from tests.conftest import BASE_DIR

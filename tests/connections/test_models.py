@@ -25,12 +25,16 @@ from connections.models import (
     VerificationRun,
     step_for_intacct,
 )
-from connections.selectors import api_sync_profile_status, default_sync_objects, step_states
+from connections.selectors.connections import step_states
+from connections.selectors.profiles import (
+    SyncObjectsUnknown,
+    api_sync_profile_status,
+    default_sync_objects,
+)
 from connections.services.accounts import add_member, add_org_unit, create_organization
 from connections.services.api_sync import create_api_sync_profile
 from connections.services.attempts import start_attempt
 from intacct.errors import GUIDE_STEPS, STEP_TRANSIENT
-from intacct.permissions import list_object_names
 from intacct.sandbox import SANDBOX_USER_PASSWORD
 from tests.factories import (
     INTACCT_PASSWORD,
@@ -334,31 +338,13 @@ def test_start_attempt_supersedes_the_current_one_and_opens_every_step(legal_ent
 # --- API Sync Profile -------------------------------------------------------------------------------
 
 
-def test_api_sync_profile_defaults_to_every_list_object(legal_entity):
-    start_attempt(legal_entity, company_id="acme")
-
-    assert api_sync_profile_status(legal_entity) == ApiSyncProfile.Status.WAITING
-    profile, created = create_api_sync_profile(legal_entity)
-
-    assert created
-    assert profile.object_names == list_object_names()
-    assert "VENDOR" in profile.object_names
-    assert "APBILL" not in profile.object_names  # a write row, not list data
-    assert api_sync_profile_status(legal_entity) == ApiSyncProfile.Status.READY
-    step = legal_entity.attempts.current().get().steps.get(step=Step.API_SYNC_PROFILE)
-    assert step.status == StepState.Status.VERIFIED
-
-
-def test_api_sync_profile_follows_the_last_verification(legal_entity):
-    attempt = start_attempt(legal_entity, company_id="acme")
+def verified_with(legal_entity, rows):
+    """A passed verification of the entity's current attempt whose permission rows are
+    ``(key, objects, outcome)``."""
+    attempt = legal_entity.attempts.current().first() or start_attempt(
+        legal_entity, company_id="acme"
+    )
     run = VerificationRunFactory(attempt=attempt, state=VerificationRun.State.PASSED)
-    rows = [
-        ("vendors", ["VENDOR"], CheckResult.Outcome.GRANTED),
-        ("items", ["ITEM"], CheckResult.Outcome.NOT_APPLICABLE),
-        ("bills", ["APBILL"], CheckResult.Outcome.GRANTED),
-        ("user_defined_dimensions", ["PROGRAM"], CheckResult.Outcome.GRANTED),
-        ("gl_accounts", ["GLACCOUNT"], CheckResult.Outcome.MISSING),
-    ]
     for position, (key, names, outcome) in enumerate(rows):
         CheckResultFactory(
             run=run,
@@ -368,8 +354,81 @@ def test_api_sync_profile_follows_the_last_verification(legal_entity):
             object_names=names,
             outcome=outcome,
         )
+    return run
 
-    assert default_sync_objects(legal_entity) == ["VENDOR", "PROGRAM", "GLACCOUNT"]
+
+MIXED_ROWS = [
+    ("vendors", ["VENDOR"], CheckResult.Outcome.GRANTED),
+    ("items", ["ITEM"], CheckResult.Outcome.NOT_APPLICABLE),
+    ("bills", ["APBILL"], CheckResult.Outcome.GRANTED),
+    ("user_defined_dimensions", ["PROGRAM"], CheckResult.Outcome.GRANTED),
+    ("gl_accounts", ["GLACCOUNT"], CheckResult.Outcome.MISSING),
+]
+
+
+def test_api_sync_profile_pulls_what_the_last_verification_proved_readable(legal_entity):
+    verified_with(legal_entity, MIXED_ROWS)
+
+    assert api_sync_profile_status(legal_entity) == ApiSyncProfile.Status.WAITING
+    profile, created = create_api_sync_profile(legal_entity)
+
+    assert created
+    # Granted list rows only: not the write row (APBILL), not a missing or absent module.
+    assert profile.object_names == ["VENDOR", "PROGRAM"]
+    assert default_sync_objects(legal_entity) == ["VENDOR", "PROGRAM"]
+    assert api_sync_profile_status(legal_entity) == ApiSyncProfile.Status.READY
+    step = legal_entity.attempts.current().get().steps.get(step=Step.API_SYNC_PROFILE)
+    assert step.status == StepState.Status.VERIFIED
+
+
+def test_api_sync_profile_without_a_verdict_must_name_its_objects(legal_entity):
+    attempt = start_attempt(legal_entity, company_id="acme")
+    VerificationRunFactory(attempt=attempt, state=VerificationRun.State.ERROR)
+
+    with pytest.raises(SyncObjectsUnknown, match="no finished verification"):
+        create_api_sync_profile(legal_entity)
+    assert not ApiSyncProfile.objects.filter(legal_entity=legal_entity).exists()
+
+    profile, _ = create_api_sync_profile(legal_entity, object_names=["VENDOR"])
+    assert profile.object_names == ["VENDOR"]
+
+
+def test_api_sync_profile_refused_when_nothing_was_readable(legal_entity):
+    verified_with(legal_entity, [("vendors", ["VENDOR"], CheckResult.Outcome.MISSING)])
+
+    with pytest.raises(SyncObjectsUnknown, match="no list object readable"):
+        create_api_sync_profile(legal_entity)
+
+
+def test_admin_and_command_line_create_the_same_profile(staff_client, organization):
+    by_admin = LegalEntityFactory(organization=organization, name="By admin")
+    by_command = LegalEntityFactory(organization=organization, name="By command")
+    by_add_form = LegalEntityFactory(organization=organization, name="By add form")
+    for legal_entity in (by_admin, by_command, by_add_form):
+        verified_with(legal_entity, MIXED_ROWS)
+
+    staff_client.post(
+        reverse("admin:connections_legalentity_changelist"),
+        {"action": "create_api_sync_profile_action", "_selected_action": [by_admin.pk]},
+    )
+    call_command("connection", "profile", str(by_command.public_id), stdout=StringIO())
+    staff_client.post(
+        reverse("admin:connections_apisyncprofile_add"),
+        {"legal_entity": by_add_form.pk, "object_names": "", "enabled": "on"},
+    )
+
+    profiles = {
+        profile.legal_entity.name: profile.object_names
+        for profile in ApiSyncProfile.objects.select_related("legal_entity")
+    }
+    assert profiles == {
+        "By admin": ["VENDOR", "PROGRAM"],
+        "By command": ["VENDOR", "PROGRAM"],
+        "By add form": ["VENDOR", "PROGRAM"],
+    }
+    for legal_entity in (by_admin, by_command, by_add_form):
+        step = legal_entity.attempts.current().get().steps.get(step=Step.API_SYNC_PROFILE)
+        assert step.status == StepState.Status.VERIFIED
 
 
 def test_create_api_sync_profile_twice_keeps_the_first(legal_entity):
@@ -387,7 +446,7 @@ def test_waiting_for_api_sync_profile_lists_verified_entities_without_one(organi
     ConnectionAttemptFactory(legal_entity=waiting, state=ConnectionAttempt.State.VERIFIED)
     ready = LegalEntityFactory(organization=organization)
     ConnectionAttemptFactory(legal_entity=ready, state=ConnectionAttempt.State.VERIFIED)
-    create_api_sync_profile(ready)
+    create_api_sync_profile(ready, object_names=["VENDOR"])
     draft = LegalEntityFactory(organization=organization)
     ConnectionAttemptFactory(legal_entity=draft)
 
@@ -405,6 +464,7 @@ def staff_client(client, django_user_model):
 
 
 def test_admin_action_creates_api_sync_profiles(staff_client, legal_entity):
+    verified_with(legal_entity, MIXED_ROWS)
     response = staff_client.post(
         reverse("admin:connections_legalentity_changelist"),
         {"action": "create_api_sync_profile_action", "_selected_action": [legal_entity.pk]},
@@ -416,6 +476,21 @@ def test_admin_action_creates_api_sync_profiles(staff_client, legal_entity):
     profile = ApiSyncProfile.objects.get(legal_entity=legal_entity)
     assert profile.created_by.username == "cs"
     assert profile.enabled
+
+
+def test_admin_action_says_why_it_cannot_pick_the_objects(staff_client, legal_entity):
+    start_attempt(legal_entity, company_id="acme")
+
+    response = staff_client.post(
+        reverse("admin:connections_legalentity_changelist"),
+        {"action": "create_api_sync_profile_action", "_selected_action": [legal_entity.pk]},
+        follow=True,
+    )
+
+    assert "Acme US has no finished verification to take the objects from" in (
+        response.content.decode()
+    )
+    assert not ApiSyncProfile.objects.filter(legal_entity=legal_entity).exists()
 
 
 def test_admin_never_shows_the_password(staff_client, legal_entity):
@@ -491,7 +566,7 @@ def test_admin_pages_load_for_every_model(staff_client, legal_entity):
     attempt = ConnectionAttemptFactory(legal_entity=legal_entity)
     CheckResultFactory(run__attempt=attempt)
     HandoffLinkFactory(attempt=attempt)
-    create_api_sync_profile(legal_entity)
+    create_api_sync_profile(legal_entity, object_names=["VENDOR"])
 
     for model in (
         "organization",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from connections.services.gateway import SandboxCompany, sandbox_status
+from connections.services.sandbox_status import SandboxCompany, sandbox_status
 
 
 def test_sandbox_status_lists_companies_sorted(settings):

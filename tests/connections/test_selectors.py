@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from connections.models import Step, StepState
-from connections.selectors import current_step
+from connections.selectors.connections import current_step
 
 DONE, VERIFIED = StepState.Status.ACKNOWLEDGED, StepState.Status.VERIFIED
 

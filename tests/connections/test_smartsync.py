@@ -18,7 +18,8 @@ from connections.models import (
     SyncRun,
     SyncRunObject,
 )
-from connections.services.smartsync import parse_timestamp, run_sync, start_sync
+from connections.services.listitem_store import parse_timestamp
+from connections.services.smartsync import perform_sync, start_sync
 from intacct.sandbox.world import Sandbox
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,7 @@ def healthy(make_attempt, legal_entity: LegalEntity) -> LegalEntity:
 def sync(legal_entity: LegalEntity, kind: str = SyncRun.Kind.PARTIAL) -> SyncRun:
     run, created = start_sync(legal_entity, kind=kind, trigger=SyncRun.Trigger.COMMAND)
     assert created
-    finished = run_sync(run.pk)
+    finished = perform_sync(run.pk)
     assert finished is not None
     return finished
 
@@ -180,8 +181,8 @@ def test_one_active_run_per_legal_entity(healthy):
 
 def test_run_is_claimed_once(healthy, sandbox):
     run, _ = start_sync(healthy, kind=SyncRun.Kind.FULL, trigger=SyncRun.Trigger.MANUAL)
-    assert run_sync(run.pk) is not None
-    assert run_sync(run.pk) is None
+    assert perform_sync(run.pk) is not None
+    assert perform_sync(run.pk) is None
 
 
 def test_object_without_permission_fails_alone(make_attempt, legal_entity, sandbox):

@@ -17,7 +17,7 @@ import pytest
 from django.db import connection
 
 from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun, SyncRunObject
-from connections.services import verification
+from connections.services import signin
 from connections.services.smartsync import list_object, start_sync
 from intacct.client import IntacctClient
 from intacct.sandbox.gateway import RATE_LIMIT_EVERY
@@ -35,7 +35,7 @@ Rows = dict[tuple[str, str], tuple[Any, ...]]
 def pauses(monkeypatch) -> list[float]:
     """The retry pauses of the sync's Intacct clients, recorded instead of slept."""
     delays: list[float] = []
-    monkeypatch.setattr(verification, "IntacctClient", partial(IntacctClient, sleep=delays.append))
+    monkeypatch.setattr(signin, "IntacctClient", partial(IntacctClient, sleep=delays.append))
     return delays
 
 

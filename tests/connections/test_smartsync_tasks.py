@@ -250,7 +250,7 @@ def test_a_worker_whose_run_was_expired_meanwhile_does_not_end_it(healthy, sandb
     monkeypatch.setattr(smartsync, "_sync_objects", expired_midway)
     run = start(healthy, enqueue=False)
 
-    smartsync.run_sync(run.pk)
+    smartsync.perform_sync(run.pk)
 
     run.refresh_from_db()
     assert run.state == SyncRun.State.FAILED

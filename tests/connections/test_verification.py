@@ -23,22 +23,26 @@ from connections.models import (
     VerificationRun,
     step_for_intacct,
 )
-from connections.selectors import granted_sync_objects
-from connections.services import verification
-from connections.services.entities import EntityListError, list_entities_for
+from connections.selectors.profiles import granted_sync_objects
+from connections.selectors.reports import SENDER_CONFIG_REASON, verification_report
+from connections.services import signin, verification
+from connections.services.intacct_entities import EntityListError, list_intacct_entities
+from connections.services.signin import client_for, guide_names
 from connections.services.verification import (
     RETRY_MESSAGE,
-    SENDER_CONFIG_REASON,
     STALE_MESSAGE,
-    client_for,
     expire_stale_runs,
-    guide_names,
-    report_for,
     run_verification,
     start_verification,
 )
 from intacct.errors import GUIDE_STEPS
 from intacct.sandbox import SANDBOX_SENDER_PASSWORD, SANDBOX_USER_PASSWORD
+
+
+def report_for(run):
+    """The run as ``connection verify --json`` prints it."""
+    return verification_report(run).to_json()
+
 
 pytestmark = pytest.mark.django_db
 
@@ -292,8 +296,8 @@ def test_unreachable_intacct_on_a_first_run_puts_the_attempt_back_to_draft(
 
 
 def test_a_slow_intacct_is_an_error_with_a_retry_message(make_attempt, sandbox, monkeypatch):
-    monkeypatch.setattr(verification, "TIMEOUT_SECONDS", 0.2)
-    monkeypatch.setattr(verification, "MAX_RETRIES", 0)
+    monkeypatch.setattr(signin, "TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(signin, "MAX_RETRIES", 0)
     sandbox.latency_ms = 600
     attempt = make_attempt("healthy-top")
 
@@ -542,19 +546,19 @@ def test_guide_names_follow_the_settings(settings):
 
 
 def test_entities_are_listed_at_top_level(make_attempt):
-    entities = list_entities_for(make_attempt("healthy-multi", entity="E300"))
+    entities = list_intacct_entities(make_attempt("healthy-multi", entity="E300"))
 
     assert [e["id"] for e in entities] == ["E100", "E200", "E300"]
     assert all(e["name"] for e in entities)
 
 
 def test_a_company_without_entities_lists_none(make_attempt):
-    assert list_entities_for(make_attempt("healthy-top")) == []
+    assert list_intacct_entities(make_attempt("healthy-top")) == []
 
 
 def test_entity_list_refused_sign_in_names_the_guide_step(make_attempt):
     with pytest.raises(EntityListError) as caught:
-        list_entities_for(make_attempt("bad-password"))
+        list_intacct_entities(make_attempt("bad-password"))
 
     assert caught.value.step == Step.CREDENTIALS
     assert Step.CREDENTIALS.label in caught.value.message
@@ -563,7 +567,7 @@ def test_entity_list_refused_sign_in_names_the_guide_step(make_attempt):
 
 def test_entity_list_without_subscription_points_at_the_subscription(make_attempt):
     with pytest.raises(EntityListError) as caught:
-        list_entities_for(make_attempt("no-subscription"))
+        list_intacct_entities(make_attempt("no-subscription"))
 
     assert caught.value.step == Step.WS_SUBSCRIPTION
     assert Step.WS_SUBSCRIPTION.label in caught.value.message
@@ -571,7 +575,7 @@ def test_entity_list_without_subscription_points_at_the_subscription(make_attemp
 
 def test_entity_list_unreachable_says_try_again(make_attempt, closed_port_endpoint):
     with pytest.raises(EntityListError) as caught:
-        list_entities_for(make_attempt("healthy-multi", endpoint=closed_port_endpoint))
+        list_intacct_entities(make_attempt("healthy-multi", endpoint=closed_port_endpoint))
 
     assert caught.value.step is None
     assert "try again" in caught.value.message
@@ -581,7 +585,7 @@ def test_entity_list_sender_failure_is_ours(make_attempt, caplog):
     attempt = make_attempt("bad-sender-password")
 
     with pytest.raises(EntityListError) as caught:
-        list_entities_for(attempt)
+        list_intacct_entities(attempt)
 
     assert "we have been alerted" in caught.value.message
     assert AuditEvent.objects.filter(

@@ -68,8 +68,8 @@ ENTITY_VIEWS = [
     ("credentials", (), "post"),
     ("resume", (), "get"),
     ("rail", (), "get"),
-    ("entities", (), "get"),
-    ("entities", (), "post"),
+    ("intacct_entities", (), "get"),
+    ("intacct_entities", (), "post"),
     ("test_connection", (), "post"),
     ("handoff_manage", (), "get"),
     ("handoff_manage", (), "post"),
@@ -664,7 +664,7 @@ def test_entity_picker_link_prefills_the_entity(system_admin, attempt):
 
 def test_entity_picker_fragment_lists_what_intacct_returns(system_admin, make_attempt):
     attempt = make_attempt("healthy-multi")
-    url = reverse("connections:entities", args=[attempt.legal_entity.public_id])
+    url = reverse("connections:intacct_entities", args=[attempt.legal_entity.public_id])
 
     response = _client(system_admin).get(url, headers=HX)
 
@@ -681,7 +681,7 @@ def test_entity_picker_page_without_javascript_links_back_with_the_entity(
     system_admin, make_attempt
 ):
     attempt = make_attempt("healthy-multi")
-    url = reverse("connections:entities", args=[attempt.legal_entity.public_id])
+    url = reverse("connections:intacct_entities", args=[attempt.legal_entity.public_id])
 
     page = _page(_client(system_admin).get(url))
 
@@ -691,7 +691,7 @@ def test_entity_picker_page_without_javascript_links_back_with_the_entity(
 
 def test_entity_picker_uses_what_was_typed_before_saving(system_admin, make_attempt):
     attempt = make_attempt("healthy-top")
-    url = reverse("connections:entities", args=[attempt.legal_entity.public_id])
+    url = reverse("connections:intacct_entities", args=[attempt.legal_entity.public_id])
 
     response = _client(system_admin).post(
         url,
@@ -706,7 +706,7 @@ def test_entity_picker_uses_what_was_typed_before_saving(system_admin, make_atte
 
 def test_entity_picker_post_without_javascript_keeps_the_typed_values(system_admin, make_attempt):
     attempt = make_attempt("healthy-top")
-    url = reverse("connections:entities", args=[attempt.legal_entity.public_id])
+    url = reverse("connections:intacct_entities", args=[attempt.legal_entity.public_id])
 
     page = _page(
         _client(system_admin).post(
@@ -722,7 +722,7 @@ def test_entity_picker_post_without_javascript_keeps_the_typed_values(system_adm
 
 def test_entity_picker_explains_a_refused_sign_in(system_admin, make_attempt):
     attempt = make_attempt("healthy-multi", password="wrong-password")
-    url = reverse("connections:entities", args=[attempt.legal_entity.public_id])
+    url = reverse("connections:intacct_entities", args=[attempt.legal_entity.public_id])
 
     response = _client(system_admin).get(url, headers=HX)
 

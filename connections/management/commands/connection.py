@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +22,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from connections.management.arguments import legal_entity_argument
 from connections.models import (
     ApiSyncProfile,
     ConnectionAttempt,
@@ -30,17 +30,18 @@ from connections.models import (
     Organization,
     VerificationRun,
 )
-from connections.selectors import (
+from connections.selectors.connections import (
     current_attempt,
-    current_step,
-    granted_sync_objects,
-    last_checked_run,
+    entity_progress,
     legal_entities_overview,
+    overview_attempt,
 )
+from connections.selectors.profiles import SyncObjectsUnknown
+from connections.selectors.reports import verification_report
 from connections.services.accounts import create_legal_entity, create_organization
 from connections.services.api_sync import change_api_sync_profile, create_api_sync_profile
 from connections.services.attempts import start_attempt
-from connections.services.verification import create_run, report_for, run_verification
+from connections.services.verification import create_run, run_verification
 from intacct.client import validate_endpoint
 from intacct.errors import EndpointError
 
@@ -195,7 +196,7 @@ class Command(BaseCommand):
     # --- verify --------------------------------------------------------------------------------
 
     def verify_connection(self, *, legal_entity: str, as_json: bool, **options: Any) -> None:
-        entity_row = _legal_entity(legal_entity)
+        entity_row = legal_entity_argument(legal_entity)
         attempt = current_attempt(entity_row)
         if attempt is None:
             raise CommandError(f"Legal entity {entity_row.public_id} has no connection attempt.")
@@ -208,16 +209,20 @@ class Command(BaseCommand):
         finished = run_verification(run.pk)
         if finished is None:
             raise CommandError(f"Verification run {run.public_id} was taken by another worker.")
-        report = report_for(finished)
+        report = verification_report(finished)
+        assert report is not None
+        self._print(report.to_json(), as_json)
+        if finished.state == VerificationRun.State.ERROR:
+            raise CommandError(finished.error)
+        if not report.ok:
+            failed = next((s.key for s in report.steps if s.failed), "?")
+            raise CommandError(f"Verification failed at step {failed}.")
+
+    def _print(self, report: dict[str, Any], as_json: bool) -> None:
         if as_json:
             self._json(report)
         else:
             self._print_report(report)
-        if finished.state == VerificationRun.State.ERROR:
-            raise CommandError(finished.error)
-        if not report["ok"]:
-            failed = next((s["step"] for s in report["steps"] if s["status"] == "failed"), "?")
-            raise CommandError(f"Verification failed at step {failed}.")
 
     def _print_report(self, report: dict[str, Any]) -> None:
         out = self.stdout
@@ -257,18 +262,19 @@ class Command(BaseCommand):
     def change_profile(
         self, *, legal_entity: str, objects: str | None, disable: bool, **options: Any
     ) -> None:
-        entity_row = _legal_entity(legal_entity)
+        entity_row = legal_entity_argument(legal_entity)
         names = _object_list(objects) if objects is not None else None
         existing = ApiSyncProfile.objects.filter(legal_entity=entity_row).first()
         if existing is None and disable:
             raise CommandError(
                 f"Legal entity {entity_row.public_id} has no API Sync Profile to disable."
             )
-        if names is None and not disable:
-            names = _default_objects(entity_row)
         with transaction.atomic():
             if existing is None:
-                profile, _ = create_api_sync_profile(entity_row, object_names=names)
+                try:
+                    profile, _ = create_api_sync_profile(entity_row, object_names=names)
+                except SyncObjectsUnknown as error:
+                    raise CommandError(f"{error} (--objects A,B,…)") from None
                 action = "created"
             else:
                 profile = change_api_sync_profile(existing, object_names=names, enabled=not disable)
@@ -327,17 +333,6 @@ def _check_endpoint(endpoint: str, allowed: list[str]) -> None:
         ) from None
 
 
-def _legal_entity(public_id: str) -> LegalEntity:
-    try:
-        value = uuid.UUID(public_id)
-    except ValueError:
-        raise CommandError(f"{public_id!r} is not a legal entity UUID.") from None
-    entity_row = LegalEntity.objects.select_related("organization").filter(public_id=value).first()
-    if entity_row is None:
-        raise CommandError(f"No legal entity {public_id}.")
-    return entity_row
-
-
 def _object_list(text: str) -> list[str]:
     names: list[str] = []
     for item in text.split(","):
@@ -349,27 +344,10 @@ def _object_list(text: str) -> list[str]:
     return names
 
 
-def _default_objects(legal_entity: LegalEntity) -> list[str]:
-    attempt = current_attempt(legal_entity)
-    run = last_checked_run(attempt) if attempt is not None else None
-    if run is None:
-        raise CommandError(
-            f"Legal entity {legal_entity.public_id} has no finished verification to take the "
-            "objects from: run `connection verify` first, or pass --objects."
-        )
-    names = granted_sync_objects(run)
-    if not names:
-        raise CommandError(
-            f"The last verification of {legal_entity.public_id} found no list object granted: "
-            "fix the role, or pass --objects."
-        )
-    return names
-
-
 def _overview_row(legal_entity: LegalEntity) -> dict[str, Any]:
-    attempts = legal_entity.current_attempts  # type: ignore[attr-defined]
-    attempt = attempts[0] if attempts else None
-    step = current_step(list(attempt.steps.all())) if attempt is not None else None
+    attempt = overview_attempt(legal_entity)
+    step = entity_progress(attempt).current_step
+    profile = getattr(legal_entity, "api_sync_profile", None)  # select_related: no query
     return {
         "legal_entity": str(legal_entity.public_id),
         "name": legal_entity.name,
@@ -379,19 +357,10 @@ def _overview_row(legal_entity: LegalEntity) -> dict[str, Any]:
         "step": step.value if step is not None else None,
         "company_id": attempt.company_id if attempt is not None else None,
         "entity_id": (attempt.entity_id or None) if attempt is not None else None,
-        "api_sync_profile": _profile_status(legal_entity),
+        "api_sync_profile": ApiSyncProfile.status_of(profile),
         "last_verified_at": legal_entity.last_verified_at.isoformat()
         if legal_entity.last_verified_at
         else None,
         "last_error_code": legal_entity.last_error_code,
         "last_error": legal_entity.last_error,
     }
-
-
-def _profile_status(legal_entity: LegalEntity) -> str:
-    # select_related("api_sync_profile") already loaded it (or learned there is none).
-    try:
-        profile = legal_entity.api_sync_profile
-    except ApiSyncProfile.DoesNotExist:
-        return ApiSyncProfile.Status.WAITING
-    return ApiSyncProfile.Status.READY if profile.enabled else ApiSyncProfile.Status.WAITING

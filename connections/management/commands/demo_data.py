@@ -18,6 +18,7 @@ from connections.services.accounts import (
 )
 from connections.services.api_sync import create_api_sync_profile
 from connections.services.attempts import start_attempt
+from intacct.permissions import list_object_names
 from intacct.sandbox import SANDBOX_USER_ID, SANDBOX_USER_PASSWORD
 
 DEMO_USERS = [
@@ -128,5 +129,7 @@ def ensure_demo_organization() -> Organization:
             )
         if entity_name == DEMO_PROFILE_ENTITY:
             admin = get_user_model().objects.filter(username="admin").first()
-            create_api_sync_profile(legal_entity, actor=admin)
+            # Made before any verification, so it names its objects: every list object of the
+            # guide's table (objects the sandbox company lacks are skipped by the sync).
+            create_api_sync_profile(legal_entity, actor=admin, object_names=list_object_names())
     return organization

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from connections.management.commands.connection import _legal_entity
+from connections.management.arguments import legal_entity_argument
 from connections.models import ListItem
 
 
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         include_deleted: bool,
         **options: Any,
     ) -> None:
-        entity = _legal_entity(legal_entity)
+        entity = legal_entity_argument(legal_entity)
         items = ListItem.objects.filter(legal_entity=entity)
         if object_name:
             items = items.filter(object_name__iexact=object_name.strip())

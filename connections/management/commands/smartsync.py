@@ -17,9 +17,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from connections.management.commands.connection import _legal_entity
-from connections.models import ApiSyncProfile, LegalEntity, SyncRun, SyncRunObject
-from connections.services.smartsync import run_sync, start_sync, sync_report
+from connections.management.arguments import legal_entity_argument
+from connections.models import LegalEntity, SyncRun, SyncRunObject
+from connections.selectors.profiles import profile_of
+from connections.selectors.smartsync import sync_report
+from connections.services.smartsync import perform_sync, start_sync
 
 #: Seconds between two reads of the run while ``--wait`` follows it.
 POLL_SECONDS = 0.5
@@ -76,7 +78,7 @@ class Command(BaseCommand):
         timeout: float,
         **options: Any,
     ) -> None:
-        entity = _legal_entity(legal_entity)
+        entity = legal_entity_argument(legal_entity)
         run, created = start_sync(
             entity, kind=kind, trigger=SyncRun.Trigger.COMMAND, enqueue=not inline
         )
@@ -88,7 +90,7 @@ class Command(BaseCommand):
                 f"{run.public_id} is {run.state}."
             )
         if inline:
-            finished = run_sync(run.pk)
+            finished = perform_sync(run.pk)
             if finished is None:
                 raise CommandError(f"Sync run {run.public_id} was taken by another worker.")
             run = finished
@@ -106,7 +108,7 @@ class Command(BaseCommand):
 
     def _follow(self, entity: LegalEntity, run: SyncRun, timeout: float) -> SyncRun:
         """Poll the run until it finishes or ``timeout`` passes, drawing progress on stderr."""
-        profile = ApiSyncProfile.objects.filter(legal_entity=entity).first()
+        profile = profile_of(entity)
         total = len(set(profile.object_names)) if profile is not None else 0
         deadline = time.monotonic() + timeout
         while True:

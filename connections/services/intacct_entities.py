@@ -1,4 +1,5 @@
-"""The entity picker: the entities Intacct lists for an attempt's company, signed in at top level.
+"""The entity picker: the Intacct entities (``LOCATIONENTITY``) of an attempt's company, listed
+signed in at top level. (A *legal entity* is ours; an *Intacct entity* is the customer's.)
 
 Nothing is cached: the list is asked for each time (it is one request), so no copy of what the
 credentials opened outlives the request.
@@ -8,15 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-
-from connections import audit
 from connections.models import ConnectionAttempt, Step, step_for_intacct
-from connections.services.verification import client_for, guide_names
+from connections.services import alerts
+from connections.services.signin import client_for, guide_names
 from intacct.checks import list_entities, remedy_for
 from intacct.errors import STEP_TRANSIENT, EndpointError, IntacctError, UnknownCompanyError
 
-__all__ = ["EntityListError", "list_entities_for"]
+__all__ = ["EntityListError", "list_intacct_entities"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ class EntityListError(Exception):
         self.step = step
 
 
-def list_entities_for(attempt: ConnectionAttempt) -> list[dict[str, str]]:
+def list_intacct_entities(attempt: ConnectionAttempt) -> list[dict[str, str]]:
     """``[{"id", "name", "status"}]`` for the attempt's company (empty without multi-entity);
     :class:`EntityListError` when Intacct refuses or cannot be reached."""
     try:
@@ -60,7 +59,9 @@ def _message(attempt: ConnectionAttempt, err: IntacctError) -> str:
             "listed. Nothing was lost: try again in a few minutes, or type the entity ID."
         )
     if step == "sender_config":
-        _alert_sender_config(attempt, err)
+        alerts.sender_credentials_refused(
+            attempt, errorno=getattr(err, "errorno", None), during="entity_list"
+        )
         return (
             "Intacct refused our own Web Services sender credentials. This is our configuration, "
             "not yours: we have been alerted and will fix it. You can type the entity ID meanwhile."
@@ -73,25 +74,4 @@ def _message(attempt: ConnectionAttempt, err: IntacctError) -> str:
     return (
         f"{what}, so the entities could not be listed. See the guide step "
         f"“{wizard.label}”: {remedy_for(step, names)}"
-    )
-
-
-def _alert_sender_config(attempt: ConnectionAttempt, err: IntacctError) -> None:
-    errorno = getattr(err, "errorno", None)
-    logger.error(
-        "Intacct refused our Web Services sender ID %s (errorno %s) listing the entities of legal "
-        "entity %s: check INTACCT_SENDER_ID and INTACCT_SENDER_PASSWORD",
-        settings.INTACCT_SENDER_ID,
-        errorno or "none",
-        attempt.legal_entity.public_id,
-    )
-    audit.record(
-        None,
-        "verification.sender_config_failed",
-        organization=attempt.legal_entity.organization,
-        legal_entity=attempt.legal_entity,
-        attempt=attempt.public_id,
-        sender_id=settings.INTACCT_SENDER_ID,
-        errorno=errorno,
-        during="entity_list",
     )

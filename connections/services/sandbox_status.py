@@ -1,4 +1,4 @@
-"""What this deployment can reach of the Intacct side: for now, the local sandbox."""
+"""The sandbox status the home page shows: which demo companies the local Intacct sandbox serves."""
 
 from __future__ import annotations
 

@@ -1,0 +1,171 @@
+"""Reads of SmartSync: a run's per-object progress, the run history, a run as plain data for the
+command line, and where an object's next partial sync reads from (:func:`last_watermark`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Q, Sum
+
+from connections.models import ApiSyncProfile, LegalEntity, SyncRun, SyncRunObject
+
+__all__ = [
+    "HistoryRow",
+    "ObjectProgress",
+    "last_watermark",
+    "latest_run",
+    "run_objects",
+    "sync_history",
+    "sync_report",
+]
+
+#: Object states that end an object's part of a run.
+OBJECT_DONE = (
+    SyncRunObject.State.SUCCEEDED,
+    SyncRunObject.State.SKIPPED,
+    SyncRunObject.State.FAILED,
+)
+
+
+def last_watermark(legal_entity: LegalEntity, object_name: str) -> datetime | None:
+    """The newest WHENMODIFIED held when this object last synced successfully: where its next
+    partial sync reads from (less the sync's overlap). A run that failed or was cut off does not
+    move it, so what that run missed is read again."""
+    return (
+        SyncRunObject.objects.filter(
+            run__legal_entity=legal_entity,
+            object_name=object_name,
+            state=SyncRunObject.State.SUCCEEDED,
+            watermark__isnull=False,
+        )
+        .order_by("-run__created_at", "-pk")
+        .values_list("watermark", flat=True)
+        .first()
+    )
+
+
+def latest_run(legal_entity: LegalEntity) -> SyncRun | None:
+    return SyncRun.objects.filter(legal_entity=legal_entity).order_by("-created_at", "-pk").first()
+
+
+@dataclass(frozen=True)
+class ObjectProgress:
+    """One object of a run as the progress table shows it."""
+
+    name: str
+    state: str
+    state_text: str
+    fetched: int = 0
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    error: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.state in OBJECT_DONE
+
+    @property
+    def running(self) -> bool:
+        return self.state == SyncRunObject.State.RUNNING
+
+
+def run_objects(run: SyncRun | None, profile: ApiSyncProfile | None) -> list[ObjectProgress]:
+    """Each object of the run with its progress; a queued run lists the profile's objects."""
+    if run is None:
+        return []
+    results = {result.object_name: result for result in run.object_results.all()}
+    rows = [
+        ObjectProgress(
+            name=name,
+            state=result.state,
+            state_text=result.get_state_display(),
+            fetched=result.fetched,
+            total=max(result.total, result.fetched),
+            created=result.created,
+            updated=result.updated,
+            deleted=result.deleted,
+            error=result.error,
+        )
+        for name, result in results.items()
+    ]
+    pending = SyncRunObject.State.PENDING
+    for name in profile.object_names if profile is not None else []:
+        if name not in results:
+            rows.append(ObjectProgress(name=name, state=pending, state_text=pending.label))
+    return rows
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """A past run with its objects' figures added up."""
+
+    run: SyncRun
+    fetched: int
+    created: int
+    updated: int
+    deleted: int
+    failed_objects: int
+
+    @property
+    def duration(self) -> str:
+        run = self.run
+        if not (run.started_at and run.finished_at):
+            return ""
+        seconds = int((run.finished_at - run.started_at).total_seconds())
+        return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
+def sync_history(legal_entity: LegalEntity, *, limit: int) -> list[HistoryRow]:
+    """The entity's newest ``limit`` runs, newest first, in one query."""
+    runs = (
+        SyncRun.objects.filter(legal_entity=legal_entity)
+        .annotate(
+            total_fetched=Sum("object_results__fetched"),
+            total_created=Sum("object_results__created"),
+            total_updated=Sum("object_results__updated"),
+            total_deleted=Sum("object_results__deleted"),
+            failed_objects=Count(
+                "object_results", filter=Q(object_results__state=SyncRunObject.State.FAILED)
+            ),
+        )
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    return [
+        HistoryRow(
+            run=run,
+            fetched=run.total_fetched or 0,
+            created=run.total_created or 0,
+            updated=run.total_updated or 0,
+            deleted=run.total_deleted or 0,
+            failed_objects=run.failed_objects,
+        )
+        for run in runs
+    ]
+
+
+def sync_report(run: SyncRun) -> dict[str, Any]:
+    """The run as plain data: ``{"run", "kind", "state", "error", "objects": [...]}``."""
+    return {
+        "run": str(run.public_id),
+        "kind": run.kind,
+        "state": run.state,
+        "error": run.error,
+        "objects": [
+            {
+                "object": row.object_name,
+                "state": row.state,
+                "fetched": row.fetched,
+                "created": row.created,
+                "updated": row.updated,
+                "unchanged": row.unchanged,
+                "deleted": row.deleted,
+                "requests": row.requests,
+                "error": row.error,
+            }
+            for row in SyncRunObject.objects.filter(run=run).order_by("pk")
+        ],
+    }
