@@ -1,5 +1,5 @@
 # make run   - set everything up and start the app with its worker, beat and the Intacct sandbox
-# make test  - lint, migration check and the whole test suite (except soak tests)
+# make test  - lint, migration check, type check and the whole test suite (except soak tests)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -10,6 +10,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 URL := http://127.0.0.1:8000
 RECORDS ?= 100000
+TYPECHECK = $(BIN)/mypy manage.py config connections intacct
 # honcho puts the virtualenv first on PATH (the Procfile says `python`, `celery`) and reads .env.
 HONCHO := PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" $(BIN)/honcho
 
@@ -22,7 +23,7 @@ export PYTHONUNBUFFERED := 1
 
 help:
 	@echo "make run        start the app at $(URL) (web, worker, beat, sandbox; Ctrl-C stops all)"
-	@echo "make test       ruff, migration check and the test suite (not soak)"
+	@echo "make test       ruff, migration check, mypy and the test suite (not soak)"
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make format     ruff format and ruff check --fix"
 	@echo "make typecheck  mypy"
@@ -56,6 +57,7 @@ test: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(TYPECHECK)
 	$(BIN)/pytest -n 2 -m "not soak"
 
 lint: $(INSTALLED)
@@ -67,7 +69,7 @@ format: $(INSTALLED)
 	$(BIN)/ruff check --fix .
 
 typecheck: $(INSTALLED)
-	$(BIN)/mypy manage.py config connections intacct
+	$(TYPECHECK)
 
 # pytest exits 5 when no test is marked soak: nothing to run is not a failure.
 soak: $(INSTALLED)

@@ -346,11 +346,10 @@ class ApiSyncProfileAdmin(_ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         legal_entity = obj.legal_entity
         super().delete_model(request, obj)
-        audit.record(
+        audit.record_for_entity(
             request.user,
             "admin.apisyncprofile.deleted",
-            organization=legal_entity.organization,
-            legal_entity=legal_entity,
+            legal_entity,
             object=str(obj),
         )
 

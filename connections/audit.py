@@ -7,9 +7,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from connections.crypto import Secret
-from connections.models import AuditEvent, LegalEntity, Organization
+from connections.models import AuditEvent, ConnectionAttempt, LegalEntity, Organization
 
-__all__ = ["SecretInAuditDetail", "actor_or_none", "record"]
+__all__ = [
+    "SecretInAuditDetail",
+    "actor_or_none",
+    "record",
+    "record_for_attempt",
+    "record_for_entity",
+]
 
 # A key naming one of these is refused, wherever it is nested: a detail says *that* a password
 # changed (``fields=["password"]``), never what it is.
@@ -50,6 +56,24 @@ def record(
         legal_entity=legal_entity,
         action=action,
         detail=detail,
+    )
+
+
+def record_for_entity(
+    actor: Any, action: str, legal_entity: LegalEntity, **detail: Any
+) -> AuditEvent:
+    """:func:`record` an event of ``legal_entity`` (and so of its organization)."""
+    return record(
+        actor, action, organization=legal_entity.organization, legal_entity=legal_entity, **detail
+    )
+
+
+def record_for_attempt(
+    actor: Any, action: str, attempt: ConnectionAttempt, **detail: Any
+) -> AuditEvent:
+    """:func:`record` an event of a connection attempt: its legal entity's, naming the attempt."""
+    return record_for_entity(
+        actor, action, attempt.legal_entity, attempt=attempt.public_id, **detail
     )
 
 

@@ -1,4 +1,5 @@
-"""Our accounts, legal entities, connection attempts and what proves them (see docs/DESIGN.md).
+"""Our accounts, legal entities, connection attempts and what proves them: the connection guide
+as a state machine (each attempt walks the guide's steps; see :class:`Step`).
 
 Invariants live in the database as named constraints (``connections_<model>_<rule>``); querysets
 are read-only vocabulary; writes go through :mod:`connections.services`.
@@ -230,19 +231,6 @@ class LegalEntityQuerySet(models.QuerySet["LegalEntity"]):
     def for_user(self, user: Any) -> LegalEntityQuerySet:
         """The legal entities of the organizations ``user`` is a member of."""
         return self.filter(organization__memberships__user=user)
-
-    def with_current_attempt(self) -> LegalEntityQuerySet:
-        """Prefetch the current attempt into ``current_attempts`` (a list of zero or one)."""
-        return self.prefetch_related(
-            models.Prefetch(
-                "attempts",
-                queryset=ConnectionAttempt.objects.filter(is_current=True),
-                to_attr="current_attempts",
-            )
-        )
-
-    def failing(self) -> LegalEntityQuerySet:
-        return self.exclude(last_error_code="", last_error="")
 
     def waiting_for_api_sync_profile(self) -> LegalEntityQuerySet:
         """Verified, but customer success has not enabled an API Sync Profile yet."""
@@ -479,8 +467,6 @@ class CheckResult(models.Model):
         MISSING = "missing", "Missing"
         NOT_APPLICABLE = "not_applicable", "Not applicable"
         NOT_CHECKED = "not_checked", "Not checked"
-
-    BAD = (Outcome.FAILED, Outcome.MISSING)
 
     run = models.ForeignKey(VerificationRun, on_delete=models.CASCADE, related_name="results")
     position = models.PositiveIntegerField()

@@ -190,16 +190,8 @@ class VerificationReport:
         return self.run.round_trips
 
     @property
-    def unreachable(self) -> bool:
-        return self.error or any(s.failed and s.key == STEP_TRANSIENT for s in self.steps)
-
-    @property
     def ours(self) -> bool:
         return any(step.ours for step in self.steps)
-
-    @property
-    def sign_in_causes(self) -> tuple[str, ...]:
-        return next((step.causes for step in self.steps if step.causes), ())
 
     @property
     def missing_count(self) -> int:

@@ -92,11 +92,5 @@ def add_member(
 @transaction.atomic
 def create_legal_entity(organization: Organization, name: str, *, actor: Any = None) -> LegalEntity:
     legal_entity = LegalEntity.objects.create(organization=organization, name=name)
-    audit.record(
-        actor,
-        "legal_entity.created",
-        organization=organization,
-        legal_entity=legal_entity,
-        name=name,
-    )
+    audit.record_for_entity(actor, "legal_entity.created", legal_entity, name=name)
     return legal_entity

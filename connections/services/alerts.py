@@ -33,12 +33,10 @@ def sender_credentials_refused(
         during,
         legal_entity.public_id,
     )
-    audit.record(
+    audit.record_for_attempt(
         None,
         "verification.sender_config_failed",
-        organization=legal_entity.organization,
-        legal_entity=legal_entity,
-        attempt=attempt.public_id,
+        attempt,
         sender_id=settings.INTACCT_SENDER_ID,
         errorno=errorno,
         during=during,

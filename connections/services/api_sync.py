@@ -42,11 +42,10 @@ def create_api_sync_profile(
         created_by=audit.actor_or_none(actor),
     )
     _profile_step_follows(legal_entity.pk, enabled=True, now=timezone.now())
-    audit.record(
+    audit.record_for_entity(
         actor,
         "api_sync_profile.created",
-        organization=legal_entity.organization,
-        legal_entity=legal_entity,
+        legal_entity,
         objects=names,
     )
     return profile, True
@@ -71,11 +70,10 @@ def change_api_sync_profile(
     _profile_step_follows(profile.legal_entity_id, enabled=enabled, now=now)
     profile.refresh_from_db()
     legal_entity = profile.legal_entity
-    audit.record(
+    audit.record_for_entity(
         actor,
         "api_sync_profile.changed",
-        organization=legal_entity.organization,
-        legal_entity=legal_entity,
+        legal_entity,
         objects=profile.object_names,
         enabled=profile.enabled,
         previous=previous,

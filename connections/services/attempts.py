@@ -26,7 +26,7 @@ def start_attempt(
     legal_entity: LegalEntity,
     *,
     actor: Any = None,
-    integration_type: str = ConnectionAttempt.IntegrationType.TOP_LEVEL,
+    integration_type: str | None = None,
     company_id: str = "",
     entity_id: str = "",
     user_id: str = "",
@@ -34,7 +34,8 @@ def start_attempt(
     endpoint: str = "",
 ) -> ConnectionAttempt:
     """A new current draft attempt for ``legal_entity``, with a pending StepState per guide step;
-    the previous current attempt, if any, is superseded (its history is kept)."""
+    the previous current attempt, if any, is superseded (its history is kept). Without an
+    ``integration_type`` an ``entity_id`` makes it entity-level, else top-level."""
     # Serialises two starts for the same entity (PostgreSQL; SQLite's write lock does it there).
     LegalEntity.objects.select_for_update().filter(pk=legal_entity.pk).first()
     previous = list(
@@ -45,6 +46,12 @@ def start_attempt(
     ConnectionAttempt.objects.current().filter(legal_entity=legal_entity).update(
         is_current=False, state=ConnectionAttempt.State.SUPERSEDED
     )
+    if integration_type is None:
+        integration_type = (
+            ConnectionAttempt.IntegrationType.ENTITY_LEVEL
+            if entity_id
+            else ConnectionAttempt.IntegrationType.TOP_LEVEL
+        )
     attempt = ConnectionAttempt(
         legal_entity=legal_entity,
         integration_type=integration_type,
@@ -58,12 +65,10 @@ def start_attempt(
     attempt.full_clean()
     attempt.save()
     StepState.objects.bulk_create(StepState(attempt=attempt, step=step) for step in Step)
-    audit.record(
+    audit.record_for_attempt(
         actor,
         "attempt.started",
-        organization=legal_entity.organization,
-        legal_entity=legal_entity,
-        attempt=attempt.public_id,
+        attempt,
         integration_type=attempt.integration_type,
         company_id=attempt.company_id,
         entity_id=attempt.entity_id,
@@ -109,12 +114,10 @@ def acknowledge_step(
     state.acknowledged_by = audit.actor_or_none(actor)
     state.acknowledged_at = timezone.now()
     state.save()
-    audit.record(
+    audit.record_for_attempt(
         actor,
         "step.acknowledged",
-        organization=attempt.legal_entity.organization,
-        legal_entity=attempt.legal_entity,
-        attempt=attempt.public_id,
+        attempt,
         step=step,
         previous_status=previous,
         via=via,
@@ -167,12 +170,10 @@ def save_credentials(
         )
         _carry_over_acknowledgements(attempt, new_attempt)
         _mark_credentials_entered(new_attempt, actor)
-        audit.record(
+        audit.record_for_attempt(
             actor,
             "attempt.credentials_changed",
-            organization=legal_entity.organization,
-            legal_entity=legal_entity,
-            attempt=new_attempt.public_id,
+            new_attempt,
             replaces=attempt.public_id,
             fields=changed,
         )
@@ -187,12 +188,10 @@ def save_credentials(
     attempt.full_clean()
     attempt.save()
     _mark_credentials_entered(attempt, actor)
-    audit.record(
+    audit.record_for_attempt(
         actor,
         "attempt.credentials_changed",
-        organization=legal_entity.organization,
-        legal_entity=legal_entity,
-        attempt=attempt.public_id,
+        attempt,
         fields=changed,
     )
     return attempt

@@ -37,12 +37,10 @@ def create_handoff_link(
         created_at=now,
         expires_at=now + lifetime,
     )
-    audit.record(
+    audit.record_for_attempt(
         actor,
         "handoff_link.created",
-        organization=attempt.legal_entity.organization,
-        legal_entity=attempt.legal_entity,
-        attempt=attempt.public_id,
+        attempt,
         link=link.public_id,
         expires_at=link.expires_at,
         recipient=recipient,
@@ -59,12 +57,10 @@ def revoke_handoff_link(link: HandoffLink, *, actor: Any = None) -> HandoffLink:
     link.refresh_from_db(fields=["revoked_at"])
     if updated:
         attempt = link.attempt
-        audit.record(
+        audit.record_for_attempt(
             actor,
             "handoff_link.revoked",
-            organization=attempt.legal_entity.organization,
-            legal_entity=attempt.legal_entity,
-            attempt=attempt.public_id,
+            attempt,
             link=link.public_id,
         )
     return link

@@ -162,11 +162,10 @@ def save_schedule(legal_entity: LegalEntity, data: Mapping[str, Any], user: Any)
         schedule.full_periodic_task = None
     schedule.save(update_fields=["periodic_task", "full_periodic_task", "updated_at"])
 
-    audit.record(
+    audit.record_for_entity(
         user,
         "sync_schedule.created" if created else "sync_schedule.updated",
-        organization=legal_entity.organization,
-        legal_entity=legal_entity,
+        legal_entity,
         frequency=schedule.frequency,
         kind=schedule.kind,
         weekly_full=schedule.weekly_full,

@@ -109,12 +109,10 @@ def create_run(
             ConnectionAttempt.objects.filter(pk=attempt.pk).exclude(
                 state__in=ConnectionAttempt.FINISHED
             ).update(state=ConnectionAttempt.State.VERIFYING, updated_at=timezone.now())
-            audit.record(
+            audit.record_for_attempt(
                 user,
                 "verification.started",
-                organization=attempt.legal_entity.organization,
-                legal_entity=attempt.legal_entity,
-                attempt=attempt.public_id,
+                attempt,
                 run=run.public_id,
                 trigger=trigger,
             )
@@ -272,12 +270,10 @@ def _finish_without_verdict(
         )
         if finished:
             _settle_attempt(attempt)
-            audit.record(
+            audit.record_for_attempt(
                 run.requested_by,
                 "verification.error",
-                organization=attempt.legal_entity.organization,
-                legal_entity=attempt.legal_entity,
-                attempt=attempt.public_id,
+                attempt,
                 run=run.public_id,
                 cause=cause,
             )
@@ -340,12 +336,10 @@ def _record_report(run: VerificationRun, report: Report) -> None:
                 last_error_code=first.step, last_error=first.message
             )
 
-    audit.record(
+    audit.record_for_attempt(
         run.requested_by,
         "verification.passed" if passed else "verification.failed",
-        organization=legal_entity.organization,
-        legal_entity=legal_entity,
-        attempt=attempt.public_id,
+        attempt,
         run=run.public_id,
         trigger=run.trigger,
         round_trips=report.round_trips,
@@ -476,12 +470,10 @@ def expire_stale_runs(*, older_than: timedelta = STALE_AFTER) -> int:
             if not done:
                 continue  # it finished meanwhile
             _settle_attempt(run.attempt)
-            audit.record(
+            audit.record_for_attempt(
                 None,
                 "verification.expired",
-                organization=run.attempt.legal_entity.organization,
-                legal_entity=run.attempt.legal_entity,
-                attempt=run.attempt.public_id,
+                run.attempt,
                 run=run.public_id,
                 was=run.state,
             )

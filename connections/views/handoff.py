@@ -38,7 +38,7 @@ from connections.models import (
     VerificationRun,
 )
 from connections.selectors.connections import active_run, current_attempt, latest_run
-from connections.selectors.reports import step_findings, verification_report
+from connections.selectors.reports import verification_report
 from connections.services import verification
 from connections.services.attempts import acknowledge_step, ensure_current_attempt
 from connections.services.handoff import (
@@ -48,6 +48,7 @@ from connections.services.handoff import (
 )
 from connections.views.decorators import wants_fragment, wizard_view
 from connections.views.rail import progress
+from connections.views.step_page import step_page_context
 
 #: Where the URL of a new link waits to be shown once.
 SHOW_ONCE_SESSION_KEY = "connections.handoff.new_link"
@@ -192,26 +193,16 @@ def handoff_step(
             return redirect(urls[following.step.value])
         return redirect("connections:handoff_check", token)
     context = _handoff_context(link, token, viewed=step)
-    around = neighbours(step, HANDOFF_STEPS)
     state = context["progress"].states.get(step.value)
-    findings = step_findings(attempt, step, state)
     context.update(
-        {
-            "page": step_pages()[step],
-            "step": step,
-            "state": state,
-            "previous": around.previous,
-            "previous_url": urls[around.previous.step.value] if around.previous else "",
-            "next": around.next,
-            "next_url": urls[around.next.step.value]
-            if around.next
-            else reverse("connections:handoff_check", args=[token]),
-            "action_url": urls[step.value],
-            "remedy": findings.remedy,
-            "checklist": findings.checklist,
-            "checked_run": findings.checked_run,
-            "last_report": findings.last_report,
-        }
+        step_page_context(
+            attempt,
+            step,
+            state,
+            urls,
+            steps=HANDOFF_STEPS,
+            after_last=reverse("connections:handoff_check", args=[token]),
+        )
     )
     return render(request, context["page"].template, context)
 

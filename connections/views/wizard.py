@@ -42,7 +42,7 @@ from connections.selectors.connections import (
     overview_attempt,
 )
 from connections.selectors.profiles import api_sync_profile_status, profile_of
-from connections.selectors.reports import step_findings, verification_report
+from connections.selectors.reports import verification_report
 from connections.services import verification
 from connections.services.accounts import create_legal_entity
 from connections.services.attempts import (
@@ -54,6 +54,7 @@ from connections.services.attempts import (
 from connections.services.intacct_entities import EntityListError, list_intacct_entities
 from connections.views.decorators import access_denied, wants_fragment, wizard_view
 from connections.views.rail import progress
+from connections.views.step_page import step_page_context
 
 #: The client event that makes the progress rail fetch itself again.
 RAIL_CHANGED = "rail-changed"
@@ -355,27 +356,9 @@ def step_context(
     """What a step's page shows: the rail, the guide's copy, the previous and next steps, and
     the last check's findings."""
     context = base_context(legal_entity, attempt, viewed=step)
-    urls = context["step_urls"]
-    around = neighbours(step)
     state = context["progress"].states.get(step.value)
-    findings = step_findings(attempt, step, state)
-    context.update(
-        {
-            "page": step_pages()[step],
-            "step": step,
-            "state": state,
-            "previous": around.previous,
-            "previous_url": urls[around.previous.step.value] if around.previous else "",
-            "next": around.next,
-            "next_url": urls[around.next.step.value] if around.next else "",
-            "action_url": urls[step.value],
-            "guide": settings.INTACCT_GUIDE,
-            "remedy": findings.remedy,
-            "checklist": findings.checklist,
-            "checked_run": findings.checked_run,
-            "last_report": findings.last_report,
-        }
-    )
+    context.update(step_page_context(attempt, step, state, context["step_urls"]))
+    context["guide"] = settings.INTACCT_GUIDE
     return context
 
 

@@ -80,11 +80,6 @@ def make_attempt(
     ) -> ConnectionAttempt:
         return start_attempt(
             legal_entity,
-            integration_type=(
-                ConnectionAttempt.IntegrationType.ENTITY_LEVEL
-                if entity
-                else ConnectionAttempt.IntegrationType.TOP_LEVEL
-            ),
             company_id=company,
             entity_id=entity,
             user_id=SANDBOX_USER_ID,

@@ -25,7 +25,6 @@ from django.db import transaction
 from connections.management.arguments import legal_entity_argument
 from connections.models import (
     ApiSyncProfile,
-    ConnectionAttempt,
     LegalEntity,
     Organization,
     VerificationRun,
@@ -171,11 +170,6 @@ class Command(BaseCommand):
             ).first() or create_legal_entity(organization, name)
             attempt = start_attempt(
                 entity_row,
-                integration_type=(
-                    ConnectionAttempt.IntegrationType.ENTITY_LEVEL
-                    if entity
-                    else ConnectionAttempt.IntegrationType.TOP_LEVEL
-                ),
                 company_id=company,
                 entity_id=entity,
                 user_id=user,
