@@ -16,6 +16,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from connections import audit, crypto
+from connections.forms import ApiSyncProfileAdminForm
 from connections.models import (
     ApiSyncProfile,
     AuditEvent,
@@ -29,7 +30,7 @@ from connections.models import (
     StepState,
     VerificationRun,
 )
-from connections.selectors.profiles import SyncObjectsUnknown, default_sync_objects
+from connections.selectors.profiles import SyncObjectsUnknown
 from connections.services.api_sync import change_api_sync_profile, create_api_sync_profile
 from connections.services.handoff import revoke_handoff_link
 
@@ -286,34 +287,12 @@ class CheckResultAdmin(ReadOnlyAdmin):
 # --- Customer success -------------------------------------------------------------------------------
 
 
-class ApiSyncProfileForm(ModelForm):  # type: ignore[type-arg]
-    """Objects left empty on a new profile: what the last verification proved readable."""
-
-    class Meta:
-        model = ApiSyncProfile
-        fields = ["legal_entity", "object_names", "enabled"]
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        legal_entity = cleaned.get("legal_entity")
-        if (
-            self.instance.pk is None
-            and legal_entity is not None
-            and not cleaned.get("object_names")
-        ):
-            try:
-                cleaned["object_names"] = default_sync_objects(legal_entity)
-            except SyncObjectsUnknown as error:
-                self.add_error("object_names", str(error))
-        return cleaned
-
-
 @admin.register(ApiSyncProfile)
 class ApiSyncProfileAdmin(_ModelAdmin):
     """Created and changed through the same services as every other door (the step follows, and
     the change is audited there)."""
 
-    form = ApiSyncProfileForm
+    form = ApiSyncProfileAdminForm
     list_display = ["legal_entity", "enabled", "created_by", "created_at", "updated_at"]
     list_filter = ["enabled"]
     list_select_related = ["legal_entity", "created_by"]

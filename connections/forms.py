@@ -16,15 +16,18 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from connections.models import (
+    ApiSyncProfile,
     ConnectionAttempt,
     HandoffLink,
     LegalEntity,
     Organization,
     SyncSchedule,
 )
+from connections.selectors.profiles import SyncObjectsUnknown, default_sync_objects
 from connections.services.schedules import SCHEDULE_FIELDS, parse_cron
 
 __all__ = [
+    "ApiSyncProfileAdminForm",
     "CredentialsForm",
     "HandoffLinkForm",
     "LegalEntityForm",
@@ -373,3 +376,26 @@ class SyncScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
     def validate_constraints(self, exclude: Any = None) -> None:
         # The cron rule is reported on its field by clean().
         return None
+
+
+class ApiSyncProfileAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The admin's API Sync Profile form: objects left empty on a new profile are what the last
+    verification proved readable (the rule every door shares)."""
+
+    class Meta:
+        model = ApiSyncProfile
+        fields = ["legal_entity", "object_names", "enabled"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        legal_entity = cleaned.get("legal_entity")
+        if (
+            self.instance.pk is None
+            and legal_entity is not None
+            and not cleaned.get("object_names")
+        ):
+            try:
+                cleaned["object_names"] = default_sync_objects(legal_entity)
+            except SyncObjectsUnknown as error:
+                self.add_error("object_names", str(error))
+        return cleaned

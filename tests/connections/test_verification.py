@@ -14,6 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from connections.models import (
+    HANDOFF_STEPS,
     AuditEvent,
     CheckResult,
     ConnectionAttempt,
@@ -107,15 +108,7 @@ def test_verification_names_the_failing_wizard_step(make_attempt, company, entit
         assert legal_entity.last_verified_at is not None
         assert legal_entity.last_error_code == ""
         states = statuses(attempt)
-        for step in (
-            Step.WS_SUBSCRIPTION,
-            Step.WS_USER,
-            Step.ROLE_PERMISSIONS,
-            Step.ROLE_ASSIGNMENT,
-            Step.SENDER_AUTHORIZATION,
-            Step.CUSTOM_FIELD,
-            Step.CREDENTIALS,
-        ):
+        for step in (*HANDOFF_STEPS, Step.CREDENTIALS):
             assert states[step] == StepState.Status.VERIFIED, step
         assert states[Step.PRE_CONNECTION] == StepState.Status.PENDING
         assert states[Step.API_SYNC_PROFILE] == StepState.Status.PENDING
