@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, TextIO
 
 from . import protocol as p
@@ -20,8 +19,7 @@ from .catalog import get_object
 from .checks import FAILED, PASSED, Report, verify
 from .client import DEFAULT_ENDPOINT, Credentials, IntacctClient
 from .errors import STEP_TRANSIENT, IntacctError, ProtocolError, classify
-
-INTACCT_DATETIME = "%m/%d/%Y %H:%M:%S"
+from .timestamps import format_datetime, parse_user_datetime
 
 
 class UsageError(Exception):
@@ -148,12 +146,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _intacct_timestamp(text: str) -> str:
-    for fmt in (INTACCT_DATETIME, "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text.strip(), fmt).strftime(INTACCT_DATETIME)
-        except ValueError:
-            continue
-    raise UsageError(f"--since {text!r}: use MM/DD/YYYY HH:MM:SS or YYYY-MM-DDTHH:MM:SS")
+    try:
+        return format_datetime(parse_user_datetime(text))
+    except ValueError:
+        raise UsageError(
+            f"--since {text!r}: use MM/DD/YYYY HH:MM:SS or YYYY-MM-DDTHH:MM:SS"
+        ) from None
 
 
 def cmd_pull(args: argparse.Namespace) -> int:

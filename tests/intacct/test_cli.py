@@ -126,6 +126,14 @@ def test_pull_since_reads_only_changes(
     assert len(capsys.readouterr().out.splitlines()) == company.count("CLASS")
 
 
+def test_pull_since_refuses_an_unreadable_timestamp(
+    env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["pull", "CLASS", "--since", "yesterday"]
+    assert main([*args, *connection_args("http://127.0.0.1:9/x", "healthy-top")]) == 2
+    assert "--since 'yesterday': use MM/DD/YYYY HH:MM:SS" in capsys.readouterr().err
+
+
 # What pulling VENDOR does in each scenario: None = every record arrives.
 PULL_OUTCOMES = [
     ("healthy-top", None, None),
