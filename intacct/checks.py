@@ -67,15 +67,21 @@ ENTITY_FIELDS = ("RECORDNO", "LOCATIONID", "NAME", "STATUS")
 
 @dataclass(frozen=True)
 class GuideNames:
-    """The names the guide asks the customer to use (settings in the Django app)."""
+    """The names the guide asks the customer to use: the product's own, so the caller supplies
+    every one (the Django app from its settings, the command line from its options).
 
-    product: str = "Beanworks"
-    ws_user_id: str = "Beanworks"
-    role_name: str = "Beanworks API"
-    sender_id: str = "BeanworksMPP"
-    custom_field_label: str = "Beanworks"
-    custom_field_id: str = "BEANWORKS"
-    custom_field_description: str = "Link to Beanworks Invoice"
+    ``product`` is the product's name as the guide's texts say it, ``ws_user_id`` the web services
+    user, ``role_name`` the API role, ``sender_id`` our Web Services Sender ID, and the
+    ``custom_field_*`` names the AP Bill link-back field (label, Field ID, description).
+    """
+
+    product: str
+    ws_user_id: str
+    role_name: str
+    sender_id: str
+    custom_field_label: str
+    custom_field_id: str
+    custom_field_description: str
 
 
 @dataclass
@@ -185,9 +191,9 @@ SIGN_IN_CAUSES = (
 )
 
 
-def remedy_for(step: str, names: GuideNames | None = None) -> str:
-    """What to do, in plain words, when ``step`` failed."""
-    n = names or GuideNames()
+def remedy_for(step: str, names: GuideNames) -> str:
+    """What to do, in plain words, when ``step`` failed (``""`` for a step without a remedy)."""
+    n = names
     remedies = {
         "sender_config": (
             f"{n.product}'s own Web Services sender credentials were refused. This is ours to fix, "
@@ -240,14 +246,15 @@ def _steps(
 def verify(
     client: IntacctClient,
     *,
-    names: GuideNames | None = None,
+    names: GuideNames,
     rows: Sequence[PermissionRow] = PERMISSION_ROWS,
 ) -> Report:
-    """Run the verification plan with ``client``'s credentials and return the report.
+    """Run the verification plan with ``client``'s credentials and return the report; ``names``
+    are the guide's names the customer was asked to use (they appear in messages and remedies,
+    and ``names.custom_field_id`` is the AP Bill field looked for).
 
     Never raises for Intacct's answers: every failure becomes a failed step.
     """
-    names = names or GuideNames()
     creds = client.credentials
     start_trips = client.round_trips
     steps = _steps()

@@ -1,7 +1,7 @@
 """A client for the Sage Intacct XML gateway.
 
 >>> creds = Credentials(sender_id="…", sender_password="…", company_id="acme",
-...                     user_id="Beanworks", user_password="…")
+...                     user_id="…", user_password="…")
 >>> with IntacctClient(creds) as client:
 ...     for record in client.iter_records("VENDOR", ["RECORDNO", "VENDORID", "NAME"]):
 ...         ...
@@ -63,6 +63,7 @@ __all__ = [
     "Credentials",
     "IntacctClient",
     "Page",
+    "is_intacct_endpoint",
     "validate_endpoint",
 ]
 
@@ -131,12 +132,17 @@ def validate_endpoint(url: str, allowed_hosts: Sequence[str] = ()) -> str:
         raise EndpointError(f"Endpoint URL {url!r} is not a valid URL")
     if host in {h.lower().strip() for h in allowed_hosts if h.strip()}:
         return url
-    bare = host.rstrip(".")
-    if not (bare == INTACCT_DOMAIN[1:] or bare.endswith(INTACCT_DOMAIN)):
+    if not is_intacct_endpoint(url):
         raise EndpointError("Endpoint URL is not a valid intacct.com domain name.")
     if parts.scheme != "https":
         raise EndpointError("Intacct endpoints must use https")
     return url
+
+
+def is_intacct_endpoint(url: str) -> bool:
+    """Whether ``url``'s host is Intacct's (``intacct.com`` or below it, trailing dot allowed)."""
+    bare = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return bare == INTACCT_DOMAIN[1:] or bare.endswith(INTACCT_DOMAIN)
 
 
 # One limiter per company (and gateway host) for the whole process, shared by every client of that

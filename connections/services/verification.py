@@ -156,17 +156,14 @@ def client_for(
 def guide_names() -> GuideNames:
     """The guide's names as this deployment configures them (``settings.INTACCT_GUIDE``)."""
     guide = settings.INTACCT_GUIDE
-    defaults = GuideNames()
     return GuideNames(
-        product=guide.get("PRODUCT_NAME", defaults.product),
-        ws_user_id=guide.get("WS_USER_ID", defaults.ws_user_id),
-        role_name=guide.get("ROLE_NAME", defaults.role_name),
-        sender_id=guide.get("SENDER_ID", defaults.sender_id),
-        custom_field_label=guide.get("CUSTOM_FIELD_LABEL", defaults.custom_field_label),
-        custom_field_id=guide.get("CUSTOM_FIELD_ID", defaults.custom_field_id),
-        custom_field_description=guide.get(
-            "CUSTOM_FIELD_DESCRIPTION", defaults.custom_field_description
-        ),
+        product=guide["PRODUCT_NAME"],
+        ws_user_id=guide["WS_USER_ID"],
+        role_name=guide["ROLE_NAME"],
+        sender_id=guide["SENDER_ID"],
+        custom_field_label=guide["CUSTOM_FIELD_LABEL"],
+        custom_field_id=guide["CUSTOM_FIELD_ID"],
+        custom_field_description=guide["CUSTOM_FIELD_DESCRIPTION"],
     )
 
 
