@@ -1,7 +1,8 @@
 """The verification plan: every step of the connection guide that Intacct can prove, in guide order.
 
 :func:`verify` signs in with the customer's credentials and proves, in **one** request for a company
-without user-defined dimensions and **two** otherwise:
+without user-defined dimensions and **two** otherwise (the probes are built in
+:mod:`intacct.probes`):
 
 1. login authentication carrying every fixed probe — ``getUserPermissions`` for the web services
    user, ``lookup APBILL`` (the custom field), ``getDimensions``, and one ``query`` (``pagesize 1``)
@@ -39,6 +40,7 @@ from .errors import (
     UserNotActiveError,
 )
 from .permissions import PERMISSION_ROWS, UDD_ROW_KEY, PermissionRow, normalise_name
+from .probes import ENTITY_OBJECT, dimension_probes, entities_of, entity_query, plan_probes
 
 __all__ = [
     "CustomFieldResult",
@@ -62,7 +64,6 @@ GRANTED, MISSING, NOT_APPLICABLE, NOT_CHECKED = (
 #: DATATYPE values a URL custom field may report.  Unverified: no capture of a URL field's lookup
 #: exists, so anything naming URL is accepted, and an empty type is accepted as unknown.
 URL_DATATYPES = ("URL",)
-ENTITY_FIELDS = ("RECORDNO", "LOCATIONID", "NAME", "STATUS")
 
 
 @dataclass(frozen=True)
@@ -260,22 +261,11 @@ def verify(
     steps = _steps()
     report = Report(steps=[])
 
-    probes: dict[str, p.Function] = {}
-    for row in rows:
-        for obj in row.objects:
-            if obj in probes:
-                continue
-            if obj == "LOCATIONENTITY":
-                probes[obj] = p.query(obj, list(ENTITY_FIELDS), page_size=p.MAX_QUERY_PAGE)
-            else:
-                probes[obj] = p.query(obj, ["RECORDNO"], page_size=1)
-    perms_fn = p.get_user_permissions(creds.user_id)
-    lookup_fn = p.lookup("APBILL")
-    dims_fn = p.get_dimensions()
-    functions = [perms_fn, lookup_fn, dims_fn, *probes.values()]
+    plan = plan_probes(creds.user_id, rows)
+    probes = plan.objects
 
     try:
-        response = client.send(functions, login=creds.login())
+        response = client.send(plan.functions, login=creds.login())
     except IntacctError as err:
         err = _disambiguate_entity(client, creds, err)
         report.steps = _failed_sign_in(steps, err, names)
@@ -296,23 +286,14 @@ def verify(
 
     # Entities: the LOCATIONENTITY probe doubles as the list.
     ent_result = (
-        response.result_for(probes["LOCATIONENTITY"].controlid)
-        if ("LOCATIONENTITY" in probes)
-        else None
+        response.result_for(probes[ENTITY_OBJECT].controlid) if ENTITY_OBJECT in probes else None
     )
     if ent_result is not None and ent_result.ok:
-        report.entities = [
-            {
-                "id": r.get("LOCATIONID", ""),
-                "name": r.get("NAME", ""),
-                "status": r.get("STATUS", ""),
-            }
-            for r in ent_result.records
-        ]
+        report.entities = entities_of(ent_result)
     steps["entity"] = _entity_step(creds, report)
 
     # Policies (write rights, Application Subscriptions).
-    perms_result = response.result_for(perms_fn.controlid)
+    perms_result = response.result_for(plan.permissions.controlid)
     policies: list[p.Policy] | None = None
     policies_error = ""
     if perms_result.ok:
@@ -322,7 +303,7 @@ def verify(
         policies_error = perms_err.description if perms_err else "no answer"
 
     # User-defined dimensions, probed in a second request.
-    dims_result = response.result_for(dims_fn.controlid)
+    dims_result = response.result_for(plan.dimensions.controlid)
     udds: list[p.Dimension] = []
     dims_error = ""
     if dims_result.ok:
@@ -336,7 +317,7 @@ def verify(
     udd_results: dict[str, p.Result] = {}
     udd_error = ""
     if udds:
-        udd_fns = {d.object_name: p.query(d.object_name, ["id"], page_size=1) for d in udds}
+        udd_fns = dimension_probes(udds)
         try:
             second = client.send(list(udd_fns.values()), login=creds.login())
             udd_results = {o: second.result_for(f.controlid) for o, f in udd_fns.items()}
@@ -357,7 +338,7 @@ def verify(
     steps["role_permissions"], steps["role_assignment"] = _role_steps(results, names)
 
     # The AP Bill custom field.
-    lookup_result = response.result_for(lookup_fn.controlid)
+    lookup_result = response.result_for(plan.custom_field.controlid)
     steps["custom_field"], report.custom_field = _custom_field_step(lookup_result, names)
 
     report.steps = _ordered(steps, names)
@@ -368,7 +349,7 @@ def verify(
 def list_entities(client: IntacctClient) -> list[dict[str, str]]:
     """The company's entities (``LOCATIONENTITY``), signed in at top level: the wizard's entity
     picker.  Empty for a company without multi-entity."""
-    fn = p.query("LOCATIONENTITY", list(ENTITY_FIELDS), page_size=p.MAX_QUERY_PAGE)
+    fn = entity_query()
     response = client.send([fn], login=client.credentials.login(entity_id=False))
     result = response.result_for(fn.controlid)
     if not result.ok:
@@ -377,10 +358,7 @@ def list_entities(client: IntacctClient) -> list[dict[str, str]]:
             return []
         assert err is not None
         raise err
-    return [
-        {"id": r.get("LOCATIONID", ""), "name": r.get("NAME", ""), "status": r.get("STATUS", "")}
-        for r in result.records
-    ]
+    return entities_of(result)
 
 
 # --- helpers ------------------------------------------------------------------------------------
