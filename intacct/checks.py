@@ -135,7 +135,6 @@ class Report:
     custom_field: CustomFieldResult | None = None
     user_defined_dimensions: list[dict[str, str]] = field(default_factory=list)
     round_trips: int = 0
-    location_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -273,8 +272,6 @@ def verify(
         report.round_trips = client.round_trips - start_trips
         return report
 
-    auth = response.authentication
-    report.location_id = auth.locationid if auth else None
     for key in (
         "sender_config",
         "ws_subscription",

@@ -1,6 +1,6 @@
 """Every error the emulated gateway answers with: number, texts, and the level it sits at.
 
-Levels (see INTACCT.md §5): ``control`` = top-level ``errormessage`` after a failed control block,
+Levels: ``control`` = top-level ``errormessage`` after a failed control block,
 ``authentication`` = ``operation/errormessage`` after a failed authentication, ``result`` = inside a
 function's ``result``.  Texts marked *unverified* were not confirmed by any capture; they are named
 here so tests and the product can refer to them.
@@ -13,11 +13,6 @@ import string
 from dataclasses import dataclass, replace
 
 __all__ = [
-    "AUTH_LEVEL",
-    "BAD_ENTITY_LEVEL",
-    "CONTROL_LEVEL",
-    "NO_SUBSCRIPTION_LEVEL",
-    "RESULT_LEVEL",
     "WireError",
     "bad_entity",
     "demo_expired",
@@ -44,15 +39,6 @@ __all__ = [
     "with_support_id",
     "xml_parse_error",
 ]
-
-CONTROL_LEVEL = "control"
-AUTH_LEVEL = "authentication"
-RESULT_LEVEL = "result"
-
-#: Unverified: the level of "company not subscribed to Web Services".  Chosen: authentication.
-NO_SUBSCRIPTION_LEVEL = AUTH_LEVEL
-#: Unverified: the level of a login naming an entity the user cannot use.  Chosen: authentication.
-BAD_ENTITY_LEVEL = AUTH_LEVEL
 
 
 @dataclass(frozen=True)
@@ -137,7 +123,8 @@ def sender_not_authorized(sender_id: str, company_id: str) -> WireError:
 
 
 def no_subscription() -> WireError:
-    """The company has no Web Services subscription (level: :data:`NO_SUBSCRIPTION_LEVEL`)."""
+    """The company has no Web Services subscription, at the authentication level (a level no
+    capture confirms)."""
     return WireError(
         "XL03000006",
         "",
@@ -151,7 +138,8 @@ BAD_ENTITY_DESCRIPTION2 = "Invalid entity ID '{entity}' for company '{company}'.
 
 def bad_entity(entity: str, company_id: str) -> WireError:
     """A login naming an entity (``locationid``) that does not exist or is not allowed
-    (level: :data:`BAD_ENTITY_LEVEL`; texts unverified)."""
+    (texts unverified).  A login gets it at the authentication level, a level no capture
+    confirms either."""
     return WireError(
         "XL03000006",
         "Sign-in information is incorrect",

@@ -1,6 +1,6 @@
 """The emulated XML gateway: one request document in, one response document out.
 
-:class:`Gateway` validates in the real gateway's order (INTACCT.md §8): well-formed XML and a valid
+:class:`Gateway` validates in the real gateway's order: well-formed XML and a valid
 request document (else control-level XL03000003); sender ID and password (else control-level
 XL03000006); the company's gateway-level behaviour (unknown company → HTTP 400, 401 mode, rate
 limit, flakiness, demo expiry); then per operation the authentication (authentication-level
@@ -48,7 +48,7 @@ __all__ = [
 GATEWAY_CONTENT_TYPE = 'text/xml; encoding="UTF-8"'
 #: Larger request bodies are refused (HTTP 413).
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
-#: readByQuery / query page-size limits (INTACCT.md §6); larger values are clamped.
+#: readByQuery / query page-size limits; larger values are clamped.
 READ_BY_QUERY_MAX_PAGE = 1000
 QUERY_MAX_PAGE = 2000
 DEFAULT_PAGE = 100
