@@ -72,7 +72,7 @@ def main() -> None:
     from connections.services.accounts import create_legal_entity, create_organization
     from connections.services.attempts import start_attempt
     from connections.services.smartsync import perform_sync, start_sync
-    from intacct.sandbox import SANDBOX_USER_PASSWORD
+    from intacct.sandbox import SANDBOX_USER_ID, SANDBOX_USER_PASSWORD
 
     proc, endpoint = start_sandbox(args.records)
     base = endpoint.split("/ia/", 1)[0]
@@ -81,7 +81,7 @@ def main() -> None:
         stamp = str(int(time.time()))
         org = create_organization(f"Bench {stamp}", slug=f"bench-{stamp}")
         entity = create_legal_entity(org, "Bench US")
-        start_attempt(entity, company_id="healthy-top", user_id="Beanworks",
+        start_attempt(entity, company_id="healthy-top", user_id=SANDBOX_USER_ID,
                       password=SANDBOX_USER_PASSWORD, endpoint=endpoint)  # fmt: skip
         ApiSyncProfile.objects.create(legal_entity=entity, object_names=["VENDOR"], enabled=True)
 

@@ -12,16 +12,14 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, TextIO
 
 from . import protocol as p
 from .catalog import get_object
-from .checks import FAILED, PASSED, Report, verify
-from .client import DEFAULT_ENDPOINT, Credentials, IntacctClient
+from .checks import FAILED, PASSED, GuideNames, Report, verify
+from .client import DEFAULT_ENDPOINT, Credentials, IntacctClient, is_intacct_endpoint
 from .errors import STEP_TRANSIENT, IntacctError, ProtocolError, classify
-
-INTACCT_DATETIME = "%m/%d/%Y %H:%M:%S"
+from .timestamps import format_datetime, parse_user_datetime
 
 
 class UsageError(Exception):
@@ -133,9 +131,85 @@ def _print_report(report: Report, out: TextIO) -> None:
     out.write(f"\n{verdict} ({report.round_trips} gateway request(s))\n")
 
 
+def _guide_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group(
+        "the guide's names",
+        "What the customer was asked to name things. The web services user and the Sender ID "
+        "are --user and --sender-id. Against a gateway outside intacct.com (the sandbox) every "
+        "name left out is the sandbox's.",
+    )
+    g.add_argument(
+        "--product",
+        default=os.environ.get("INTACCT_PRODUCT_NAME"),
+        help="the product's name as the guide says it (default: $INTACCT_PRODUCT_NAME); "
+        "required against Intacct",
+    )
+    g.add_argument(
+        "--role-name",
+        default=os.environ.get("INTACCT_ROLE_NAME"),
+        help="the API role (default: $INTACCT_ROLE_NAME, else '<product> API')",
+    )
+    g.add_argument(
+        "--custom-field-id",
+        default=os.environ.get("INTACCT_CUSTOM_FIELD_ID"),
+        help="the AP Bill custom field's Field ID "
+        "(default: $INTACCT_CUSTOM_FIELD_ID, else the product in capitals)",
+    )
+    g.add_argument(
+        "--custom-field-label",
+        default=os.environ.get("INTACCT_CUSTOM_FIELD_LABEL"),
+        help="its label (default: $INTACCT_CUSTOM_FIELD_LABEL, else the product)",
+    )
+    g.add_argument(
+        "--custom-field-description",
+        default=os.environ.get("INTACCT_CUSTOM_FIELD_DESCRIPTION"),
+        help="its description "
+        "(default: $INTACCT_CUSTOM_FIELD_DESCRIPTION, else 'Link to <product> Invoice')",
+    )
+
+
+def _guide_names(args: argparse.Namespace) -> GuideNames:
+    """The guide's names from the options; the sandbox's fill the gaps against a sandbox."""
+    product = (args.product or "").strip()
+    if product:
+        defaults = {
+            "role_name": f"{product} API",
+            "custom_field_id": product.upper(),
+            "custom_field_label": product,
+            "custom_field_description": f"Link to {product} Invoice",
+        }
+    elif not is_intacct_endpoint(args.endpoint):
+        from .sandbox import guide_names as sandbox_guide_names
+
+        sandbox = sandbox_guide_names()
+        product = sandbox.product
+        defaults = {
+            "role_name": sandbox.role_name,
+            "custom_field_id": sandbox.custom_field_id,
+            "custom_field_label": sandbox.custom_field_label,
+            "custom_field_description": sandbox.custom_field_description,
+        }
+    else:
+        raise UsageError("--product is required against Intacct (or set INTACCT_PRODUCT_NAME)")
+
+    def given(key: str) -> str:
+        return str(getattr(args, key) or "").strip() or defaults[key]
+
+    return GuideNames(
+        product=product,
+        ws_user_id=args.user.strip(),
+        role_name=given("role_name"),
+        sender_id=(args.sender_id or "").strip(),
+        custom_field_label=given("custom_field_label"),
+        custom_field_id=given("custom_field_id"),
+        custom_field_description=given("custom_field_description"),
+    )
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    names = _guide_names(args)
     with _client(args) as client:
-        report = verify(client)
+        report = verify(client, names=names)
     if args.json:
         json.dump(report.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -148,12 +222,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _intacct_timestamp(text: str) -> str:
-    for fmt in (INTACCT_DATETIME, "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text.strip(), fmt).strftime(INTACCT_DATETIME)
-        except ValueError:
-            continue
-    raise UsageError(f"--since {text!r}: use MM/DD/YYYY HH:MM:SS or YYYY-MM-DDTHH:MM:SS")
+    try:
+        return format_datetime(parse_user_datetime(text))
+    except ValueError:
+        raise UsageError(
+            f"--since {text!r}: use MM/DD/YYYY HH:MM:SS or YYYY-MM-DDTHH:MM:SS"
+        ) from None
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -304,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="run the connection guide's verification plan")
     _connection_options(check)
+    _guide_options(check)
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(func=cmd_check)
 

@@ -17,6 +17,7 @@ __all__ = [
     "LIST_OBJECTS",
     "ListObject",
     "get_object",
+    "list_object",
     "udd_object",
 ]
 
@@ -190,3 +191,11 @@ def get_object(name: str) -> ListObject:
     if found is not None:
         return found
     return ListObject(name.upper(), name.upper(), "RECORDNO", "NAME")
+
+
+def list_object(name: str) -> ListObject:
+    """The catalog entry for an object a sync profile names; a name the catalog lacks is a
+    user-defined dimension (:func:`udd_object`)."""
+    if name.upper() in LIST_OBJECTS:
+        return get_object(name)
+    return udd_object(name)

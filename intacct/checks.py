@@ -1,7 +1,8 @@
 """The verification plan: every step of the connection guide that Intacct can prove, in guide order.
 
 :func:`verify` signs in with the customer's credentials and proves, in **one** request for a company
-without user-defined dimensions and **two** otherwise:
+without user-defined dimensions and **two** otherwise (the probes are built in
+:mod:`intacct.probes`):
 
 1. login authentication carrying every fixed probe — ``getUserPermissions`` for the web services
    user, ``lookup APBILL`` (the custom field), ``getDimensions``, and one ``query`` (``pagesize 1``)
@@ -39,6 +40,7 @@ from .errors import (
     UserNotActiveError,
 )
 from .permissions import PERMISSION_ROWS, UDD_ROW_KEY, PermissionRow, normalise_name
+from .probes import ENTITY_OBJECT, dimension_probes, entities_of, entity_query, plan_probes
 
 __all__ = [
     "CustomFieldResult",
@@ -62,20 +64,25 @@ GRANTED, MISSING, NOT_APPLICABLE, NOT_CHECKED = (
 #: DATATYPE values a URL custom field may report.  Unverified: no capture of a URL field's lookup
 #: exists, so anything naming URL is accepted, and an empty type is accepted as unknown.
 URL_DATATYPES = ("URL",)
-ENTITY_FIELDS = ("RECORDNO", "LOCATIONID", "NAME", "STATUS")
 
 
 @dataclass(frozen=True)
 class GuideNames:
-    """The names the guide asks the customer to use (settings in the Django app)."""
+    """The names the guide asks the customer to use: the product's own, so the caller supplies
+    every one (the Django app from its settings, the command line from its options).
 
-    product: str = "Beanworks"
-    ws_user_id: str = "Beanworks"
-    role_name: str = "Beanworks API"
-    sender_id: str = "BeanworksMPP"
-    custom_field_label: str = "Beanworks"
-    custom_field_id: str = "BEANWORKS"
-    custom_field_description: str = "Link to Beanworks Invoice"
+    ``product`` is the product's name as the guide's texts say it, ``ws_user_id`` the web services
+    user, ``role_name`` the API role, ``sender_id`` our Web Services Sender ID, and the
+    ``custom_field_*`` names the AP Bill link-back field (label, Field ID, description).
+    """
+
+    product: str
+    ws_user_id: str
+    role_name: str
+    sender_id: str
+    custom_field_label: str
+    custom_field_id: str
+    custom_field_description: str
 
 
 @dataclass
@@ -128,7 +135,6 @@ class Report:
     custom_field: CustomFieldResult | None = None
     user_defined_dimensions: list[dict[str, str]] = field(default_factory=list)
     round_trips: int = 0
-    location_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -185,9 +191,9 @@ SIGN_IN_CAUSES = (
 )
 
 
-def remedy_for(step: str, names: GuideNames | None = None) -> str:
-    """What to do, in plain words, when ``step`` failed."""
-    n = names or GuideNames()
+def remedy_for(step: str, names: GuideNames) -> str:
+    """What to do, in plain words, when ``step`` failed (``""`` for a step without a remedy)."""
+    n = names
     remedies = {
         "sender_config": (
             f"{n.product}'s own Web Services sender credentials were refused. This is ours to fix, "
@@ -240,35 +246,25 @@ def _steps(
 def verify(
     client: IntacctClient,
     *,
-    names: GuideNames | None = None,
+    names: GuideNames,
     rows: Sequence[PermissionRow] = PERMISSION_ROWS,
 ) -> Report:
-    """Run the verification plan with ``client``'s credentials and return the report.
+    """Run the verification plan with ``client``'s credentials and return the report; ``names``
+    are the guide's names the customer was asked to use (they appear in messages and remedies,
+    and ``names.custom_field_id`` is the AP Bill field looked for).
 
     Never raises for Intacct's answers: every failure becomes a failed step.
     """
-    names = names or GuideNames()
     creds = client.credentials
     start_trips = client.round_trips
     steps = _steps()
     report = Report(steps=[])
 
-    probes: dict[str, p.Function] = {}
-    for row in rows:
-        for obj in row.objects:
-            if obj in probes:
-                continue
-            if obj == "LOCATIONENTITY":
-                probes[obj] = p.query(obj, list(ENTITY_FIELDS), page_size=p.MAX_QUERY_PAGE)
-            else:
-                probes[obj] = p.query(obj, ["RECORDNO"], page_size=1)
-    perms_fn = p.get_user_permissions(creds.user_id)
-    lookup_fn = p.lookup("APBILL")
-    dims_fn = p.get_dimensions()
-    functions = [perms_fn, lookup_fn, dims_fn, *probes.values()]
+    plan = plan_probes(creds.user_id, rows)
+    probes = plan.objects
 
     try:
-        response = client.send(functions, login=creds.login())
+        response = client.send(plan.functions, login=creds.login())
     except IntacctError as err:
         err = _disambiguate_entity(client, creds, err)
         report.steps = _failed_sign_in(steps, err, names)
@@ -276,8 +272,6 @@ def verify(
         report.round_trips = client.round_trips - start_trips
         return report
 
-    auth = response.authentication
-    report.location_id = auth.locationid if auth else None
     for key in (
         "sender_config",
         "ws_subscription",
@@ -289,23 +283,14 @@ def verify(
 
     # Entities: the LOCATIONENTITY probe doubles as the list.
     ent_result = (
-        response.result_for(probes["LOCATIONENTITY"].controlid)
-        if ("LOCATIONENTITY" in probes)
-        else None
+        response.result_for(probes[ENTITY_OBJECT].controlid) if ENTITY_OBJECT in probes else None
     )
     if ent_result is not None and ent_result.ok:
-        report.entities = [
-            {
-                "id": r.get("LOCATIONID", ""),
-                "name": r.get("NAME", ""),
-                "status": r.get("STATUS", ""),
-            }
-            for r in ent_result.records
-        ]
+        report.entities = entities_of(ent_result)
     steps["entity"] = _entity_step(creds, report)
 
     # Policies (write rights, Application Subscriptions).
-    perms_result = response.result_for(perms_fn.controlid)
+    perms_result = response.result_for(plan.permissions.controlid)
     policies: list[p.Policy] | None = None
     policies_error = ""
     if perms_result.ok:
@@ -315,7 +300,7 @@ def verify(
         policies_error = perms_err.description if perms_err else "no answer"
 
     # User-defined dimensions, probed in a second request.
-    dims_result = response.result_for(dims_fn.controlid)
+    dims_result = response.result_for(plan.dimensions.controlid)
     udds: list[p.Dimension] = []
     dims_error = ""
     if dims_result.ok:
@@ -329,7 +314,7 @@ def verify(
     udd_results: dict[str, p.Result] = {}
     udd_error = ""
     if udds:
-        udd_fns = {d.object_name: p.query(d.object_name, ["id"], page_size=1) for d in udds}
+        udd_fns = dimension_probes(udds)
         try:
             second = client.send(list(udd_fns.values()), login=creds.login())
             udd_results = {o: second.result_for(f.controlid) for o, f in udd_fns.items()}
@@ -350,7 +335,7 @@ def verify(
     steps["role_permissions"], steps["role_assignment"] = _role_steps(results, names)
 
     # The AP Bill custom field.
-    lookup_result = response.result_for(lookup_fn.controlid)
+    lookup_result = response.result_for(plan.custom_field.controlid)
     steps["custom_field"], report.custom_field = _custom_field_step(lookup_result, names)
 
     report.steps = _ordered(steps, names)
@@ -361,7 +346,7 @@ def verify(
 def list_entities(client: IntacctClient) -> list[dict[str, str]]:
     """The company's entities (``LOCATIONENTITY``), signed in at top level: the wizard's entity
     picker.  Empty for a company without multi-entity."""
-    fn = p.query("LOCATIONENTITY", list(ENTITY_FIELDS), page_size=p.MAX_QUERY_PAGE)
+    fn = entity_query()
     response = client.send([fn], login=client.credentials.login(entity_id=False))
     result = response.result_for(fn.controlid)
     if not result.ok:
@@ -370,10 +355,7 @@ def list_entities(client: IntacctClient) -> list[dict[str, str]]:
             return []
         assert err is not None
         raise err
-    return [
-        {"id": r.get("LOCATIONID", ""), "name": r.get("NAME", ""), "status": r.get("STATUS", "")}
-        for r in result.records
-    ]
+    return entities_of(result)
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """A client for the Sage Intacct XML gateway.
 
 >>> creds = Credentials(sender_id="…", sender_password="…", company_id="acme",
-...                     user_id="Beanworks", user_password="…")
+...                     user_id="…", user_password="…")
 >>> with IntacctClient(creds) as client:
 ...     for record in client.iter_records("VENDOR", ["RECORDNO", "VENDORID", "NAME"]):
 ...         ...
@@ -14,12 +14,13 @@ What it does for the caller:
   "Invalid session" makes the client log in again, once.
 - Retries: bounded, exponential backoff with jitter on transport errors, 5xx, 429/GW-0010 and
   "temporarily off-line"; a request holding a write is never retried after an ambiguous failure
-  (timeout, HTTP 524), because it may have completed.
+  (timeout, HTTP 524), because it may have completed.  The policy is :mod:`intacct.retry`.
 - Concurrency: every client of the same company in this process shares one limiter
   (``max_concurrency`` requests in flight; Intacct's default tier allows 2).
 - Streaming: :meth:`IntacctClient.query_pages` (offset paging at 2,000) and
   :meth:`IntacctClient.read_by_query_pages` (readByQuery + readMore at 1,000) yield one page at a
-  time and fetch the next page while the caller works on the current one.
+  time and fetch the next page while the caller works on the current one;
+  :meth:`IntacctClient.changed_pages` pages the records modified or created after a datetime.
 - Logging: function names and control ids, never envelopes; passwords and session ids never.
 """
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import random
 import threading
 import time
 import uuid
@@ -36,11 +36,11 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import NoReturn
 from urllib.parse import urlsplit
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from . import protocol as p
 from .errors import (
@@ -54,12 +54,15 @@ from .errors import (
     SignInError,
     TransportError,
 )
+from .retry import RetryPolicy, retry_after_seconds
+from .timestamps import format_datetime
 
 __all__ = [
     "DEFAULT_ENDPOINT",
     "Credentials",
     "IntacctClient",
     "Page",
+    "is_intacct_endpoint",
     "validate_endpoint",
 ]
 
@@ -128,12 +131,17 @@ def validate_endpoint(url: str, allowed_hosts: Sequence[str] = ()) -> str:
         raise EndpointError(f"Endpoint URL {url!r} is not a valid URL")
     if host in {h.lower().strip() for h in allowed_hosts if h.strip()}:
         return url
-    bare = host.rstrip(".")
-    if not (bare == INTACCT_DOMAIN[1:] or bare.endswith(INTACCT_DOMAIN)):
+    if not is_intacct_endpoint(url):
         raise EndpointError("Endpoint URL is not a valid intacct.com domain name.")
     if parts.scheme != "https":
         raise EndpointError("Intacct endpoints must use https")
     return url
+
+
+def is_intacct_endpoint(url: str) -> bool:
+    """Whether ``url``'s host is Intacct's (``intacct.com`` or below it, trailing dot allowed)."""
+    bare = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return bare == INTACCT_DOMAIN[1:] or bare.endswith(INTACCT_DOMAIN)
 
 
 # One limiter per company (and gateway host) for the whole process, shared by every client of that
@@ -202,9 +210,7 @@ class IntacctClient:
         self.credentials = credentials
         self.allowed_hosts = tuple(allowed_hosts)
         self.endpoint = validate_endpoint(endpoint, self.allowed_hosts)
-        self.max_retries = max_retries
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
+        self.retry_policy = RetryPolicy(max_retries, backoff_initial, backoff_max)
         self.max_response_bytes = max_response_bytes
         self.max_concurrency = max(1, max_concurrency)
         self._sleep = sleep
@@ -308,10 +314,8 @@ class IntacctClient:
         read_only = all(f.read_only for f in functions)
         names = ",".join(f.name for f in functions)
         controlids = ",".join(f.controlid for f in functions)
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            retry=retry_if_exception(lambda e: self._retryable(e, read_only)),
-            wait=self._wait,
+        retrying = self.retry_policy.retrying(
+            read_only=read_only,
             sleep=self._sleep,
             before_sleep=lambda state: logger.warning(
                 "intacct retry functions=%s controlids=%s attempt=%d error=%s",
@@ -320,7 +324,6 @@ class IntacctClient:
                 state.attempt_number,
                 type(state.outcome.exception()).__name__ if state.outcome else "?",
             ),
-            reraise=True,
         )
         response: p.Response = retrying(self._post, url, body, names, controlids, auth)
         return response
@@ -353,7 +356,7 @@ class IntacctClient:
             len(content),
             elapsed,
         )
-        retry_after = _retry_after(http.headers.get("retry-after"))
+        retry_after = retry_after_seconds(http.headers.get("retry-after"))
         # The official SDKs parse a 4xx/5xx answer as a gateway response when it is XML; anything
         # else (an HTML error page from a proxy or CDN) is an HTTP-level failure.
         is_xml = content_type.startswith(_XML_TYPES) or content.lstrip()[:5] == b"<?xml"
@@ -383,31 +386,6 @@ class IntacctClient:
             )
             raise
         return response
-
-    @staticmethod
-    def _retryable(exc: BaseException, read_only: bool) -> bool:
-        if isinstance(exc, SessionExpiredError):
-            return False  # handled by signing in again, not by waiting
-        if not isinstance(exc, IntacctError) or not exc.transient:
-            return False
-        if read_only:
-            return True
-        # A write may have completed when the answer was lost: retry only when it cannot have run.
-        if isinstance(exc, RequestTimeout):
-            return False
-        if isinstance(exc, ServerError):
-            return exc.status_code in (502, 503)
-        return True
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        exp = self.backoff_initial * (2 ** (state.attempt_number - 1))
-        # Full jitter: spreads the retries of concurrent workers apart.
-        delay = random.uniform(0, min(self.backoff_max, exp))
-        if isinstance(retry_after, (int, float)):
-            delay = max(delay, min(float(retry_after), self.backoff_max))
-        return delay
 
     # --- functions ---------------------------------------------------------------------------
 
@@ -441,6 +419,31 @@ class IntacctClient:
             return Page.of(self.call(fn), offset)
 
         yield from _offset_pages(fetch, self.max_concurrency)
+
+    def changed_pages(
+        self,
+        object_name: str,
+        fields: Sequence[str],
+        since: datetime,
+        *,
+        modified_field: str = "WHENMODIFIED",
+        created_field: str = "WHENCREATED",
+        show_private: bool = False,
+        page_size: int = p.MAX_QUERY_PAGE,
+    ) -> Iterator[Page]:
+        """Every page of the records modified or created after ``since``, as :meth:`query_pages`.
+
+        The filter is ``modified_field > since OR created_field > since``, with ``since`` in UTC
+        (a naive value is taken as UTC).  A record whose timestamps are empty is not seen.
+        """
+        after = format_datetime(since)
+        changed = p.Filter.any(
+            p.Filter.cond("greaterthan", modified_field, after),
+            p.Filter.cond("greaterthan", created_field, after),
+        )
+        yield from self.query_pages(
+            object_name, fields, filter=changed, page_size=page_size, show_private=show_private
+        )
 
     def read_by_query_pages(
         self,
@@ -521,15 +524,6 @@ def _raise_http(status: int, retry_after: float | None) -> NoReturn:
     if status >= 500:
         raise ServerError(f"Intacct answered HTTP {status}", status_code=status)
     raise TransportError(f"Intacct answered HTTP {status}", status_code=status)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def _offset_pages(fetch: Callable[[int], Page], window: int) -> Iterator[Page]:

@@ -35,7 +35,7 @@
 A class says *what* went wrong; ``level`` says *where* the gateway put it (``"control"``,
 ``"authentication"``, ``"result"``; ``"http"`` for non-XML answers).  XL03000006 alone means four
 different things, so :func:`classify` decides by level **and** text, tolerating several wordings:
-where INTACCT.md marks a fact unverified, the matching is deliberately broad.
+where no capture confirms a wording (marked *unverified*), the matching is deliberately broad.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The connection guide's role permission table, as data.
 
-One :class:`PermissionRow` per row of the guide's table (see PERMISSIONS.md in the shared docs).  Each row
-says which Intacct API object(s) a read probe uses to prove the permission, whether it is list data
-that SmartSync pulls, which subscription makes it applicable, and which ``getUserPermissions`` policy
-and rights prove what a read cannot (write rights, "Run", Application Subscriptions).
+One :class:`PermissionRow` per row of the guide's table.  Each row says which Intacct API object(s)
+a read probe uses to prove the permission, whether it is list data that SmartSync pulls, which
+subscription makes it applicable, and which ``getUserPermissions`` policy and rights prove what a
+read cannot (write rights, "Run", Application Subscriptions).
 
 The verification plan (:mod:`intacct.checks`) probes every row; the wizard renders the same rows as a
 checklist the Intacct administrator follows screen by screen.
@@ -37,6 +37,8 @@ class PermissionRow:
     locale we know (matched case- and accent-insensitively).
     ``kind``: ``list`` (SmartSync pulls it), ``write`` (the product creates records) or ``config``.
     ``only_when``: the subscription the row depends on (``None`` = always applicable).
+    ``evidence``: where the row's wording comes from: ``V`` verbatim from a public copy of the
+    guide, ``G`` our copy of the guide, ``C`` reconstructed (e.g. ``"G/C"``).
     """
 
     key: str

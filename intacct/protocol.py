@@ -19,7 +19,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from typing import Any
@@ -883,14 +883,6 @@ def inspect_types_of(result: Result) -> list[tuple[str, str]]:
         name = _attr(t, "typename") or _attr(t, "name") or ""
         out.append((name, (t.text or "").strip()))
     return out
-
-
-def iter_errors(results: Iterable[Result]) -> Iterator[GatewayError]:
-    """The classified errors of every failed result."""
-    for r in results:
-        err = r.error()
-        if err is not None:
-            yield err
 
 
 def to_plain(result: Result) -> dict[str, Any]:

@@ -22,6 +22,8 @@ Well-known values (every company in a sandbox shares them):
 
 - Sender ID ``BeanworksMPP`` with sender password ``SANDBOX_SENDER_PASSWORD``.
 - Web services user ``Beanworks`` with password ``SANDBOX_USER_PASSWORD``.
+- The connection guide's other names as a healthy company was set up with them (the product
+  ``Beanworks``, its role, its AP Bill custom field): :func:`guide_names` gathers them all.
 - One company per scenario; its company ID is the scenario name with ``-`` for ``_``
   (``healthy-top``, ``missing-permissions`` …), plus ``sandbox`` (the server's ``--scenario``).
 """
@@ -33,8 +35,15 @@ SANDBOX_SENDER_PASSWORD = "sandbox-sender-secret"  # noqa: S105 - well-known tes
 SANDBOX_USER_ID = "Beanworks"
 SANDBOX_USER_PASSWORD = "Sandbox-Pa55word"  # noqa: S105 - well-known test credential
 GATEWAY_PATH = "/ia/xml/xmlgw.phtml"
+SANDBOX_PRODUCT_NAME = "Beanworks"
+SANDBOX_ROLE_NAME = "Beanworks API"
+SANDBOX_CUSTOM_FIELD_ID = "BEANWORKS"
+SANDBOX_CUSTOM_FIELD_LABEL = "Beanworks"
+SANDBOX_CUSTOM_FIELD_DESCRIPTION = "Link to this bill in Beanworks"
 
 if TYPE_CHECKING:
+    from intacct.checks import GuideNames
+
     from .app import make_app
     from .scenarios import SCENARIOS, Scenario, get_scenario
     from .server import serve_in_thread
@@ -42,6 +51,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GATEWAY_PATH",
+    "SANDBOX_CUSTOM_FIELD_DESCRIPTION",
+    "SANDBOX_CUSTOM_FIELD_ID",
+    "SANDBOX_CUSTOM_FIELD_LABEL",
+    "SANDBOX_PRODUCT_NAME",
+    "SANDBOX_ROLE_NAME",
     "SANDBOX_SENDER_ID",
     "SANDBOX_SENDER_PASSWORD",
     "SANDBOX_USER_ID",
@@ -51,6 +65,7 @@ __all__ = [
     "Sandbox",
     "Scenario",
     "get_scenario",
+    "guide_names",
     "make_app",
     "serve_in_thread",
 ]
@@ -65,6 +80,21 @@ _EXPORTS = {
     "make_app": "app",
     "serve_in_thread": "server",
 }
+
+
+def guide_names() -> "GuideNames":
+    """The names a sandbox company was set up with, as :func:`intacct.checks.verify` asks them."""
+    from intacct.checks import GuideNames
+
+    return GuideNames(
+        product=SANDBOX_PRODUCT_NAME,
+        ws_user_id=SANDBOX_USER_ID,
+        role_name=SANDBOX_ROLE_NAME,
+        sender_id=SANDBOX_SENDER_ID,
+        custom_field_label=SANDBOX_CUSTOM_FIELD_LABEL,
+        custom_field_id=SANDBOX_CUSTOM_FIELD_ID,
+        custom_field_description=SANDBOX_CUSTOM_FIELD_DESCRIPTION,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,6 @@
 """Every error the emulated gateway answers with: number, texts, and the level it sits at.
 
-Levels (see INTACCT.md §5): ``control`` = top-level ``errormessage`` after a failed control block,
+Levels: ``control`` = top-level ``errormessage`` after a failed control block,
 ``authentication`` = ``operation/errormessage`` after a failed authentication, ``result`` = inside a
 function's ``result``.  Texts marked *unverified* were not confirmed by any capture; they are named
 here so tests and the product can refer to them.
@@ -13,12 +13,7 @@ import string
 from dataclasses import dataclass, replace
 
 __all__ = [
-    "AUTH_LEVEL",
-    "BAD_ENTITY_LEVEL",
-    "CONTROL_LEVEL",
-    "NO_SUBSCRIPTION_LEVEL",
-    "RESULT_LEVEL",
-    "GatewayError",
+    "WireError",
     "bad_entity",
     "demo_expired",
     "generic_processing_error",
@@ -45,19 +40,11 @@ __all__ = [
     "xml_parse_error",
 ]
 
-CONTROL_LEVEL = "control"
-AUTH_LEVEL = "authentication"
-RESULT_LEVEL = "result"
-
-#: Unverified: the level of "company not subscribed to Web Services".  Chosen: authentication.
-NO_SUBSCRIPTION_LEVEL = AUTH_LEVEL
-#: Unverified: the level of a login naming an entity the user cannot use.  Chosen: authentication.
-BAD_ENTITY_LEVEL = AUTH_LEVEL
-
 
 @dataclass(frozen=True)
-class GatewayError:
-    """One ``error`` element.  ``short`` errors (gateway-level: GW-nnnn, XMLGW_JPP0002,
+class WireError:
+    """One ``error`` element the sandbox writes into its answer (not an exception: the client's
+    exceptions are :mod:`intacct.errors`).  ``short`` errors (gateway-level: GW-nnnn, XMLGW_JPP0002,
     invalidRequest) carry only ``errorno`` and ``description``."""
 
     errorno: str
@@ -74,7 +61,7 @@ def _support_id(rng: random.Random) -> str:
     return f"{head}EBXMLGW{rng.randrange(10**8, 10**9)}-AG%7E{tail}"
 
 
-def with_support_id(error: GatewayError, rng: random.Random) -> GatewayError:
+def with_support_id(error: WireError, rng: random.Random) -> WireError:
     """The error with `` [Support ID: …]`` appended to ``description2``, as real answers carry
     (the ID is URL-encoded: ``~`` arrives as ``%7E``)."""
     return replace(error, description2=f"{error.description2} [Support ID: {_support_id(rng)}]")
@@ -83,50 +70,50 @@ def with_support_id(error: GatewayError, rng: random.Random) -> GatewayError:
 # --- control level -----------------------------------------------------------------------------
 
 
-def xml_parse_error(detail: str) -> GatewayError:
+def xml_parse_error(detail: str) -> WireError:
     """C-level XL03000003: the request is not well-formed or not a valid request document."""
-    return GatewayError("XL03000003", "", f"XML Parse schema error: {detail}")
+    return WireError("XL03000003", "", f"XML Parse schema error: {detail}")
 
 
-def partner_rejected() -> GatewayError:
+def partner_rejected() -> WireError:
     """C-level XL03000006: wrong sender ID or sender password."""
-    return GatewayError("XL03000006", "", "Incorrect Intacct XML Partner ID or password.")
+    return WireError("XL03000006", "", "Incorrect Intacct XML Partner ID or password.")
 
 
-def invalid_request() -> GatewayError:
+def invalid_request() -> WireError:
     """C-level ``invalidRequest`` (HTTP 400): the company ID is unknown."""
-    return GatewayError("invalidRequest", "Invalid Request", short=True)
+    return WireError("invalidRequest", "Invalid Request", short=True)
 
 
-def login_failed_401() -> GatewayError:
+def login_failed_401() -> WireError:
     """C-level XMLGW_JPP0002 (HTTP 401): the current gateway's answer to wrong user credentials."""
-    return GatewayError(
+    return WireError(
         "XMLGW_JPP0002", "Sign-in information is incorrect. Please check your request.", short=True
     )
 
 
-def rate_limited() -> GatewayError:
+def rate_limited() -> WireError:
     """C-level GW-0010 (HTTP 429): over the company's rate or concurrency limit."""
-    return GatewayError("GW-0010", "API rate limit exceeded", short=True)
+    return WireError("GW-0010", "API rate limit exceeded", short=True)
 
 
-def demo_expired() -> GatewayError:
+def demo_expired() -> WireError:
     """C-level PL04000055: the company is an expired demo company."""
-    return GatewayError("PL04000055", "", "This company is a demo company and has expired.")
+    return WireError("PL04000055", "", "This company is a demo company and has expired.")
 
 
 # --- authentication level ----------------------------------------------------------------------
 
 
-def login_failed() -> GatewayError:
+def login_failed() -> WireError:
     """A-level XL03000006: wrong user ID, password or company (classic answer)."""
-    return GatewayError("XL03000006", "", "Sign-in information is incorrect")
+    return WireError("XL03000006", "", "Sign-in information is incorrect")
 
 
-def sender_not_authorized(sender_id: str, company_id: str) -> GatewayError:
+def sender_not_authorized(sender_id: str, company_id: str) -> WireError:
     """A-level XL03000006: the sender ID is missing from the company's Web Services
     authorizations."""
-    return GatewayError(
+    return WireError(
         "XL03000006",
         "Invalid Web Services Authorization",
         f"The sender ID '{sender_id}' is not authorized to make Web Services requests to "
@@ -135,9 +122,10 @@ def sender_not_authorized(sender_id: str, company_id: str) -> GatewayError:
     )
 
 
-def no_subscription() -> GatewayError:
-    """The company has no Web Services subscription (level: :data:`NO_SUBSCRIPTION_LEVEL`)."""
-    return GatewayError(
+def no_subscription() -> WireError:
+    """The company has no Web Services subscription, at the authentication level (a level no
+    capture confirms)."""
+    return WireError(
         "XL03000006",
         "",
         "This company is not authorized for XML transactions. Please subscribe to the XML Gateway.",
@@ -148,31 +136,32 @@ def no_subscription() -> GatewayError:
 BAD_ENTITY_DESCRIPTION2 = "Invalid entity ID '{entity}' for company '{company}'."
 
 
-def bad_entity(entity: str, company_id: str) -> GatewayError:
+def bad_entity(entity: str, company_id: str) -> WireError:
     """A login naming an entity (``locationid``) that does not exist or is not allowed
-    (level: :data:`BAD_ENTITY_LEVEL`; texts unverified)."""
-    return GatewayError(
+    (texts unverified).  A login gets it at the authentication level, a level no capture
+    confirms either."""
+    return WireError(
         "XL03000006",
         "Sign-in information is incorrect",
         BAD_ENTITY_DESCRIPTION2.format(entity=entity, company=company_id),
     )
 
 
-def invalid_session() -> GatewayError:
+def invalid_session() -> WireError:
     """A-level XL03000006: unknown or expired session id."""
-    return GatewayError("XL03000006", "", "Invalid session")
+    return WireError("XL03000006", "", "Invalid session")
 
 
 # --- result level ------------------------------------------------------------------------------
 
 
-def no_permission(operation: str, object_name: str) -> GatewayError:
+def no_permission(operation: str, object_name: str) -> WireError:
     """R-level PL04000005: the user's role lacks the object.
 
     ``operation`` is ``READ_BY_QUERY`` (readByQuery, object named in lower case, as captured),
     ``QUERY`` (query) or ``READ`` (read), with the object as the request named it.
     """
-    return GatewayError(
+    return WireError(
         "PL04000005",
         "",
         f"You do not have permission for API operation {operation} on objects of type "
@@ -184,54 +173,54 @@ def no_permission(operation: str, object_name: str) -> GatewayError:
 MODULE_NOT_SUBSCRIBED_ERRORNO = "BL01001973"
 
 
-def module_not_subscribed(operation: str, object_name: str) -> GatewayError:
+def module_not_subscribed(operation: str, object_name: str) -> WireError:
     """R-level: the object belongs to an application the company does not subscribe to
     (errorno :data:`MODULE_NOT_SUBSCRIBED_ERRORNO`, unverified; text as third-party clients
     match it)."""
-    return GatewayError(
+    return WireError(
         MODULE_NOT_SUBSCRIBED_ERRORNO,
         "",
         f"API operation '{operation}' cannot be performed on objects of type {object_name}",
     )
 
 
-def unknown_object(object_name: str) -> GatewayError:
+def unknown_object(object_name: str) -> WireError:
     """R-level ``Query Failed``: no object of that name (readByQuery, read, lookup, inspect)."""
-    return GatewayError("Query Failed", "", f"Object definition {object_name} not found")
+    return WireError("Query Failed", "", f"Object definition {object_name} not found")
 
 
-def unknown_object_query(object_name: str) -> GatewayError:
+def unknown_object_query(object_name: str) -> WireError:
     """R-level: no object of that name, as a 2025 production capture of ``query`` shows it
     (XL03000009 with "There was an error processing the function")."""
-    return GatewayError(
+    return WireError(
         "XL03000009",
         "There was an error processing the function",
         f"Object definition {object_name} not found",
     )
 
 
-def invalid_fields(names: list[str]) -> GatewayError:
+def invalid_fields(names: list[str]) -> WireError:
     """R-level: a field in ``fields``/``select`` does not exist (the message is the errorno)."""
-    return GatewayError(f"Invalid fields list {','.join(names)}")
+    return WireError(f"Invalid fields list {','.join(names)}")
 
 
-def query_failed(detail: str) -> GatewayError:
+def query_failed(detail: str) -> WireError:
     """R-level ``Query Failed`` for a malformed query or filter (texts unverified)."""
-    return GatewayError("Query Failed", "", detail)
+    return WireError("Query Failed", "", detail)
 
 
-def read_more_failed(result_id: str) -> GatewayError:
+def read_more_failed(result_id: str) -> WireError:
     """R-level: ``readMore`` with an unknown, exhausted or expired resultId."""
-    return GatewayError(
+    return WireError(
         "readMore failed",
         "",
         f"Attempt to readMore with an invalid or expired resultId: {result_id}",
     )
 
 
-def unknown_user(user_id: str) -> GatewayError:
+def unknown_user(user_id: str) -> WireError:
     """R-level BL03000025: ``getUserPermissions`` for a login ID that does not exist."""
-    return GatewayError(
+    return WireError(
         "BL03000025",
         "",
         f"Login ID {user_id} does not exist.",
@@ -239,24 +228,24 @@ def unknown_user(user_id: str) -> GatewayError:
     )
 
 
-def get_api_session_failed(detail: str) -> GatewayError:
+def get_api_session_failed(detail: str) -> WireError:
     """R-level: ``getAPISession`` could not switch to the requested entity."""
-    return GatewayError("Get API Session Failed", "", detail)
+    return WireError("Get API Session Failed", "", detail)
 
 
-def generic_processing_error() -> GatewayError:
+def generic_processing_error() -> WireError:
     """R-level DL02000001: the generic "error processing the request"."""
-    return GatewayError("DL02000001", "Error", "There was an error processing the request.")
+    return WireError("DL02000001", "Error", "There was an error processing the request.")
 
 
-def unsupported_function(name: str) -> GatewayError:
+def unsupported_function(name: str) -> WireError:
     """R-level: a valid gateway function this emulator does not implement."""
-    return GatewayError("DL02000001", "Error", f"The function {name} is not available here.")
+    return WireError("DL02000001", "Error", f"The function {name} is not available here.")
 
 
-def transaction_rolled_back() -> GatewayError:
+def transaction_rolled_back() -> WireError:
     """R-level XL03000009 added to every result of a failed ``transaction="true"`` operation."""
-    return GatewayError(
+    return WireError(
         "XL03000009",
         "",
         "The entire transaction in this operation has been rolled back due to an error.",

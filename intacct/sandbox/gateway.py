@@ -1,6 +1,6 @@
 """The emulated XML gateway: one request document in, one response document out.
 
-:class:`Gateway` validates in the real gateway's order (INTACCT.md §8): well-formed XML and a valid
+:class:`Gateway` validates in the real gateway's order: well-formed XML and a valid
 request document (else control-level XL03000003); sender ID and password (else control-level
 XL03000006); the company's gateway-level behaviour (unknown company → HTTP 400, 401 mode, rate
 limit, flakiness, demo expiry); then per operation the authentication (authentication-level
@@ -22,7 +22,7 @@ from intacct.permissions import PERMISSION_ROWS, UDD_ROW_KEY
 
 from . import GATEWAY_PATH
 from . import errors as E
-from .errors import GatewayError
+from .errors import WireError
 from .query import (
     And,
     Node,
@@ -48,7 +48,7 @@ __all__ = [
 GATEWAY_CONTENT_TYPE = 'text/xml; encoding="UTF-8"'
 #: Larger request bodies are refused (HTTP 413).
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
-#: readByQuery / query page-size limits (INTACCT.md §6); larger values are clamped.
+#: readByQuery / query page-size limits; larger values are clamped.
 READ_BY_QUERY_MAX_PAGE = 1000
 QUERY_MAX_PAGE = 2000
 DEFAULT_PAGE = 100
@@ -131,7 +131,7 @@ def _el(tag: str, text: str) -> str:
     return f"<{tag}>{_esc(text)}</{tag}>"
 
 
-def _errors_xml(errors: Sequence[GatewayError]) -> str:
+def _errors_xml(errors: Sequence[WireError]) -> str:
     parts = ["<errormessage>"]
     for e in errors:
         parts.append("<error>")
@@ -169,7 +169,7 @@ class _ControlEcho:
 
 
 def _control_failure(
-    echo: _ControlEcho | None, errors: Sequence[GatewayError], status: int = 200
+    echo: _ControlEcho | None, errors: Sequence[WireError], status: int = 200
 ) -> GatewayReply:
     if echo is None or any(e.short for e in errors):
         control = "<control><status>failure</status></control>"
@@ -196,7 +196,7 @@ class _Result:
     function: str
     controlid: str
     data: str | None = None
-    errors: list[GatewayError] = field(default_factory=list)
+    errors: list[WireError] = field(default_factory=list)
     data_after_errors: str | None = None
 
     def xml(self) -> str:
@@ -219,7 +219,7 @@ class _Result:
 class _Failure(Exception):
     """A function failed with these errors."""
 
-    def __init__(self, *errors: GatewayError, data_after: str | None = None) -> None:
+    def __init__(self, *errors: WireError, data_after: str | None = None) -> None:
         super().__init__(errors[0].errorno if errors else "failure")
         self.errors = list(errors)
         self.data_after = data_after
@@ -334,7 +334,7 @@ class Gateway:
         if self.sandbox.latency_ms > 0:
             time.sleep(self.sandbox.latency_ms / 1000.0)
 
-    def _support(self, error: GatewayError) -> GatewayError:
+    def _support(self, error: WireError) -> WireError:
         if not self.sandbox.support_ids:
             return error
         with self._lock:
@@ -524,7 +524,7 @@ class Gateway:
             password = _text(login, "password") or ""
             location = _text(login, "locationid") or pipe_entity.strip()
 
-            def fail(error: GatewayError) -> str:
+            def fail(error: WireError) -> str:
                 return (
                     "<authentication>"
                     + _el("status", "failure")
@@ -563,7 +563,7 @@ class Gateway:
         session = sandbox.use_session(session_id)
         company = sandbox.find_company(session.company_id) if session is not None else None
 
-        def fail_session(error: GatewayError, user: str = "", comp: str = "") -> str:
+        def fail_session(error: WireError, user: str = "", comp: str = "") -> str:
             return (
                 "<authentication>"
                 + _el("status", "failure")

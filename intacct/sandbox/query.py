@@ -14,7 +14,7 @@ operand uses (``MM/DD/YYYY[ HH:MM:SS]`` or ISO).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,6 @@ __all__ = [
     "TrueNode",
     "UnknownFieldError",
     "compile_predicate",
-    "fields_of",
     "parse_filter",
     "parse_read_by_query",
     "resolve",
@@ -352,25 +351,6 @@ def parse_filter(el: etree._Element) -> Node:
 
 
 # --- resolution and compilation ----------------------------------------------------------------
-
-
-def _walk(node: Node) -> Iterator[Node]:
-    yield node
-    if isinstance(node, (And, Or)):
-        for item in node.items:
-            yield from _walk(item)
-    elif isinstance(node, Not):
-        yield from _walk(node.item)
-
-
-def fields_of(node: Node) -> set[str]:
-    """Every field a predicate reads."""
-    out: set[str] = set()
-    for n in _walk(node):
-        field = getattr(n, "field", None)
-        if isinstance(field, str):
-            out.add(field)
-    return out
 
 
 def resolve(node: Node, odef: ObjectDef) -> Node:

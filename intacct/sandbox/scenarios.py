@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 from intacct.permissions import PERMISSION_ROWS
 
+from . import (
+    SANDBOX_CUSTOM_FIELD_DESCRIPTION,
+    SANDBOX_CUSTOM_FIELD_ID,
+    SANDBOX_CUSTOM_FIELD_LABEL,
+)
 from .schema import CustomFieldDef, EntityDef, UddDef
 
 __all__ = [
@@ -32,7 +37,9 @@ ALL_MODULES: frozenset[str] = frozenset(
 )
 
 #: The product's link-back custom field on AP bills, as a healthy company has it.
-BEANWORKS_FIELD = CustomFieldDef("BEANWORKS", "Beanworks", "URL", "Link to this bill in Beanworks")
+BEANWORKS_FIELD = CustomFieldDef(
+    SANDBOX_CUSTOM_FIELD_ID, SANDBOX_CUSTOM_FIELD_LABEL, "URL", SANDBOX_CUSTOM_FIELD_DESCRIPTION
+)
 
 #: The entities of a multi-entity scenario.
 ENTITIES: tuple[EntityDef, ...] = (

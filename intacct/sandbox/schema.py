@@ -1393,8 +1393,3 @@ def base_modified(profile: DataProfile) -> Callable[[int], int]:
         return DATA_START + ((n - 1) * span) // count
 
     return wm_base
-
-
-def entity_of_fn(odef: ObjectDef, profile: DataProfile) -> Callable[[int], int]:
-    """The index of the entity owning base record ``n`` (-1 when shared)."""
-    return _Ctx(odef, profile).entity_of

@@ -17,6 +17,7 @@ from intacct.sandbox import (
     SANDBOX_SENDER_PASSWORD,
     SANDBOX_USER_ID,
     SANDBOX_USER_PASSWORD,
+    guide_names,
     make_app,
     serve_in_thread,
 )
@@ -24,6 +25,8 @@ from intacct.sandbox.world import Sandbox
 
 IN_PROCESS_HOST = "sandbox.test"
 IN_PROCESS_URL = f"http://{IN_PROCESS_HOST}{GATEWAY_PATH}"
+#: The guide's names as the sandbox's companies were set up with them.
+NAMES = guide_names()
 
 
 def credentials(

@@ -7,12 +7,12 @@ import dataclasses
 
 import pytest
 
-from intacct.checks import FAILED, PASSED, SKIPPED, GuideNames, list_entities, verify
+from intacct.checks import FAILED, PASSED, SKIPPED, GuideNames, list_entities, remedy_for, verify
 from intacct.errors import GUIDE_STEPS
 from intacct.sandbox import get_scenario
 from intacct.sandbox.world import Sandbox
 
-from .conftest import ConnectFactory
+from .conftest import NAMES, ConnectFactory
 
 # company, entity, the first failed step (None = healthy)
 SCENARIOS = [
@@ -40,7 +40,7 @@ SCENARIOS = [
 def test_verify_names_the_failing_step(
     connect: ConnectFactory, company: str, entity: str | None, failing: str | None
 ) -> None:
-    report = verify(connect(company, entity))
+    report = verify(connect(company, entity), names=NAMES)
     first = report.first_failure
     assert (first.step if first else None) == failing, report.to_json()["steps"]
     assert report.ok is (failing is None)
@@ -55,7 +55,7 @@ def test_verify_names_the_failing_step(
 def test_a_signed_in_company_is_verified_in_at_most_two_requests(
     connect: ConnectFactory, company: str
 ) -> None:
-    report = verify(connect(company))
+    report = verify(connect(company), names=NAMES)
     assert 1 <= report.round_trips <= 2
 
 
@@ -64,14 +64,14 @@ def test_a_company_without_user_defined_dimensions_takes_one_request(
 ) -> None:
     no_udds = dataclasses.replace(get_scenario("healthy_top"), udds=())
     world.company("healthy-top").set_scenario(no_udds)
-    report = verify(connect("healthy-top"))
+    report = verify(connect("healthy-top"), names=NAMES)
     assert report.round_trips == 1
     udd = [r for r in report.permissions if r.key == "user_defined_dimensions"]
     assert [r.status for r in udd] == ["not_applicable"]
 
 
 def test_verify_reports_missing_permissions_row_by_row(connect: ConnectFactory) -> None:
-    report = verify(connect("missing-permissions"))
+    report = verify(connect("missing-permissions"), names=NAMES)
     by_key = {r.key: r for r in report.permissions}
     assert {k for k, r in by_key.items() if r.status == "missing"} == {
         "vendors",
@@ -88,7 +88,7 @@ def test_verify_reports_missing_permissions_row_by_row(connect: ConnectFactory) 
 
 
 def test_no_role_points_at_the_assignment_not_the_table(connect: ConnectFactory) -> None:
-    report = verify(connect("no-role"))
+    report = verify(connect("no-role"), names=NAMES)
     assert report.step("role_permissions").status == SKIPPED
     assert report.step("role_assignment").status == FAILED
     judged = [r for r in report.permissions if r.status in ("granted", "missing")]
@@ -99,7 +99,7 @@ def test_no_role_points_at_the_assignment_not_the_table(connect: ConnectFactory)
 def test_modules_the_company_lacks_are_not_applicable_not_failures(
     connect: ConnectFactory,
 ) -> None:
-    report = verify(connect("healthy-top"))
+    report = verify(connect("healthy-top"), names=NAMES)
     statuses = {r.status for r in report.permissions}
     assert "missing" not in statuses
     assert "not_applicable" in statuses
@@ -107,7 +107,7 @@ def test_modules_the_company_lacks_are_not_applicable_not_failures(
 
 
 def test_write_rights_come_from_get_user_permissions(connect: ConnectFactory) -> None:
-    report = verify(connect("healthy-top"))
+    report = verify(connect("healthy-top"), names=NAMES)
     by_key = {r.key: r for r in report.permissions}
     assert by_key["bills"].status == "granted"
     assert by_key["pay_bills"].status == "granted"
@@ -115,7 +115,7 @@ def test_write_rights_come_from_get_user_permissions(connect: ConnectFactory) ->
 
 
 def test_custom_field_found_with_url_type(connect: ConnectFactory) -> None:
-    report = verify(connect("healthy-top"))
+    report = verify(connect("healthy-top"), names=NAMES)
     cf = report.custom_field
     assert cf is not None
     assert cf.found
@@ -124,7 +124,7 @@ def test_custom_field_found_with_url_type(connect: ConnectFactory) -> None:
 
 
 def test_wrong_custom_field_type_says_which_type(connect: ConnectFactory) -> None:
-    report = verify(connect("wrong-custom-field-type"))
+    report = verify(connect("wrong-custom-field-type"), names=NAMES)
     step = report.step("custom_field")
     assert step.status == FAILED
     assert "TEXT" in step.message
@@ -132,14 +132,14 @@ def test_wrong_custom_field_type_says_which_type(connect: ConnectFactory) -> Non
 
 
 def test_custom_field_id_comes_from_the_guide_names(connect: ConnectFactory) -> None:
-    names = GuideNames(custom_field_id="OTHERPRODUCT")
+    names = dataclasses.replace(NAMES, custom_field_id="OTHERPRODUCT")
     report = verify(connect("healthy-top"), names=names)
     assert report.step("custom_field").status == FAILED
     assert "OTHERPRODUCT" in report.step("custom_field").message
 
 
 def test_entities_are_listed_for_the_picker(connect: ConnectFactory) -> None:
-    report = verify(connect("healthy-multi"))
+    report = verify(connect("healthy-multi"), names=NAMES)
     ids = [e["id"] for e in report.entities]
     assert ids == ["E100", "E200", "E300"]
     assert all(e["name"] for e in report.entities)
@@ -151,17 +151,17 @@ def test_single_entity_company_lists_no_entities(connect: ConnectFactory) -> Non
 
 
 def test_unknown_entity_is_told_apart_from_wrong_credentials(connect: ConnectFactory) -> None:
-    entity_report = verify(connect("healthy-multi", "E999"))
+    entity_report = verify(connect("healthy-multi", "E999"), names=NAMES)
     assert entity_report.first_failure is not None
     assert entity_report.first_failure.step == "entity"
     # The same wrong entity with a wrong password is a credentials problem.
-    creds_report = verify(connect("healthy-multi", "E999", password="wrong"))
+    creds_report = verify(connect("healthy-multi", "E999", password="wrong"), names=NAMES)
     assert creds_report.first_failure is not None
     assert creds_report.first_failure.step == "credentials"
 
 
 def test_sign_in_failure_lists_the_likely_causes_in_order(connect: ConnectFactory) -> None:
-    report = verify(connect("bad-password"))
+    report = verify(connect("bad-password"), names=NAMES)
     remedy = report.step("credentials").remedy
     positions = [
         remedy.index(word)
@@ -171,7 +171,7 @@ def test_sign_in_failure_lists_the_likely_causes_in_order(connect: ConnectFactor
 
 
 def test_sender_failure_is_ours_and_says_so(connect: ConnectFactory) -> None:
-    report = verify(connect("bad-sender-password"))
+    report = verify(connect("bad-sender-password"), names=NAMES)
     first = report.first_failure
     assert first is not None
     assert first.step == "sender_config"
@@ -179,7 +179,7 @@ def test_sender_failure_is_ours_and_says_so(connect: ConnectFactory) -> None:
 
 
 def test_json_shape(connect: ConnectFactory) -> None:
-    data = verify(connect("missing-permissions")).to_json()
+    data = verify(connect("missing-permissions"), names=NAMES).to_json()
     assert set(data) >= {"ok", "steps", "permissions", "entities", "round_trips"}
     assert data["ok"] is False
     for s in data["steps"]:
@@ -192,6 +192,30 @@ def test_json_shape(connect: ConnectFactory) -> None:
 
 
 def test_fixing_the_company_turns_the_report_green(connect: ConnectFactory, world: Sandbox) -> None:
-    assert not verify(connect("missing-permissions")).ok
+    assert not verify(connect("missing-permissions"), names=NAMES).ok
     world.set_scenario("missing-permissions", "healthy_top")
-    assert verify(connect("missing-permissions")).ok
+    assert verify(connect("missing-permissions"), names=NAMES).ok
+
+
+def test_the_guide_names_come_from_the_caller() -> None:
+    with pytest.raises(TypeError):
+        GuideNames()  # type: ignore[call-arg]
+    names = dataclasses.replace(
+        NAMES,
+        product="Acme AP",
+        ws_user_id="acme_ws",
+        role_name="Acme AP role",
+        sender_id="AcmeSender",
+    )
+    assert "Acme AP's own" in remedy_for("sender_config", names)
+    assert "'acme_ws'" in remedy_for("ws_user", names)
+    assert "'Acme AP role'" in remedy_for("role_permissions", names)
+    assert "Sender ID AcmeSender exactly" in remedy_for("sender_authorization", names)
+
+
+def test_remedies_name_what_the_caller_configured(connect: ConnectFactory) -> None:
+    names = dataclasses.replace(NAMES, sender_id="OtherSender", role_name="Other API")
+    sender = verify(connect("sender-not-authorized"), names=names).step("sender_authorization")
+    assert "OtherSender" in sender.remedy
+    role = verify(connect("missing-permissions"), names=names).step("role_permissions")
+    assert "'Other API'" in role.remedy

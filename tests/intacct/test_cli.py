@@ -70,6 +70,43 @@ def test_check_human_output_names_step_and_remedy(
     assert "BeanworksMPP" in out
 
 
+def test_check_takes_the_guide_names_from_options(
+    env: None, live_gateway: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["check", "--json", "--product", "Acme", *connection_args(live_gateway, "healthy-top")]
+    assert main(args) == 1
+    step = next(
+        s for s in json.loads(capsys.readouterr().out)["steps"] if s["step"] == "custom_field"
+    )
+    assert step["status"] == "failed"
+    assert "'ACME'" in step["message"]  # the Field ID follows the product
+    assert "Label 'Acme'" in step["remedy"]
+    assert "Link to Acme Invoice" in step["remedy"]
+    field = ["--custom-field-id", "BEANWORKS"]
+    assert main([*args, *field]) == 0
+
+
+def test_check_takes_the_guide_names_from_the_environment(
+    env: None,
+    live_gateway: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INTACCT_PRODUCT_NAME", "Acme")
+    monkeypatch.setenv("INTACCT_ROLE_NAME", "Acme Robots")
+    assert main(["check", *connection_args(live_gateway, "no-role")]) == 1
+    assert "the role 'Acme Robots'" in capsys.readouterr().out
+
+
+def test_check_against_intacct_requires_the_product_name(
+    env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("INTACCT_PRODUCT_NAME", raising=False)
+    args = connection_args("https://api.intacct.com/ia/xml/xmlgw.phtml", "healthy-top")
+    assert main(["check", *args]) == 2
+    assert "--product is required" in capsys.readouterr().err
+
+
 def test_password_comes_from_the_environment_only(
     live_gateway: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -124,6 +161,14 @@ def test_pull_since_reads_only_changes(
     main(["pull", "CLASS", "--since", "01/01/2000 00:00:00", "--quiet",
           *connection_args(live_gateway, "healthy-top")])  # fmt: skip
     assert len(capsys.readouterr().out.splitlines()) == company.count("CLASS")
+
+
+def test_pull_since_refuses_an_unreadable_timestamp(
+    env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["pull", "CLASS", "--since", "yesterday"]
+    assert main([*args, *connection_args("http://127.0.0.1:9/x", "healthy-top")]) == 2
+    assert "--since 'yesterday': use MM/DD/YYYY HH:MM:SS" in capsys.readouterr().err
 
 
 # What pulling VENDOR does in each scenario: None = every record arrives.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -236,6 +236,84 @@ def test_filtered_query_returns_only_changes(
     expected = {k for k, v in after.items() if v and _when(v) > newest}
     assert set(changed) == expected
     assert touched <= expected
+
+
+def test_changed_pages_returns_records_modified_or_created_after_since(
+    big: Callable[..., IntacctClient], big_world: Sandbox
+) -> None:
+    company = big_world.company("healthy-top")
+    company.mutate(changes=7, adds=3, objects=["VENDOR"])
+    stamps = ["RECORDNO", "WHENMODIFIED", "WHENCREATED"]
+    with big() as client:
+        every = list(client.iter_records("VENDOR", stamps))
+        created = sorted(_when(r["WHENCREATED"]) for r in every if r["WHENCREATED"])
+        since = created[len(created) // 2]
+        pages = list(client.changed_pages("VENDOR", VENDOR_FIELDS, since.replace(tzinfo=UTC)))
+
+    def after(text: str) -> bool:
+        return bool(text) and _when(text) > since
+
+    expected = {
+        int(r["RECORDNO"]) for r in every if after(r["WHENMODIFIED"]) or after(r["WHENCREATED"])
+    }
+    only_created = {
+        int(r["RECORDNO"])
+        for r in every
+        if after(r["WHENCREATED"]) and not after(r["WHENMODIFIED"])
+    }
+    got = [k for page in pages for k in keys(page.records)]
+    assert sorted(got) == sorted(expected)
+    assert only_created  # the WHENCREATED side of the filter is exercised
+    assert 0 < len(expected) < len(every)
+
+
+def test_changed_pages_reads_since_in_utc(
+    big: Callable[..., IntacctClient], big_world: Sandbox
+) -> None:
+    newest = max(_when(v) for v in big_world.snapshot("healthy-top", "VENDOR").values() if v)
+    big_world.company("healthy-top").mutate(changes=5, objects=["VENDOR"])
+    eastern = timezone(timedelta(hours=-5))
+    as_eastern = newest.replace(tzinfo=UTC).astimezone(eastern)
+    with big() as client:
+        in_utc = [
+            k
+            for pg in client.changed_pages("VENDOR", ["RECORDNO"], newest)
+            for k in keys(pg.records)
+        ]
+        in_eastern = [
+            k
+            for pg in client.changed_pages("VENDOR", ["RECORDNO"], as_eastern)
+            for k in keys(pg.records)
+        ]
+    after = big_world.snapshot("healthy-top", "VENDOR")
+    assert sorted(in_utc) == sorted(k for k, v in after.items() if v and _when(v) > newest)
+    assert in_utc
+    assert sorted(in_eastern) == sorted(in_utc)
+
+
+def test_changed_pages_names_the_timestamp_fields_of_a_dimension(
+    connect: ConnectFactory, world: Sandbox
+) -> None:
+    client = connect("healthy-top")
+    udd = next(d for d in client.get_dimensions() if d.user_defined)
+    fields = ["id", "whenModified", "whenCreated"]
+    every = list(client.iter_records(udd.object_name, fields))
+    since = min(_when(r["whenModified"]) for r in every if r["whenModified"])
+    pages = client.changed_pages(
+        udd.object_name,
+        ["id"],
+        since,
+        modified_field="whenModified",
+        created_field="whenCreated",
+    )
+    got = sorted(r["id"] for page in pages for r in page.records)
+    expected = sorted(
+        r["id"]
+        for r in every
+        if any(r[f] and _when(r[f]) > since for f in ("whenModified", "whenCreated"))
+    )
+    assert got == expected
+    assert 0 < len(got) < len(every)
 
 
 WHEN = "%m/%d/%Y %H:%M:%S"

@@ -1,7 +1,7 @@
-"""Error classification: every row of INTACCT.md §5, by level and text.
+"""Error classification: every known gateway error, by level and text.
 
 XL03000006 alone means four different things, so classification goes by level *and* text.  Where
-INTACCT.md marks a case unverified (no capture seen), the test names say so and check several
+a case is unverified (no capture seen), the test names say so and check several
 wordings: there the classification is deliberately broad, and a wording we have never seen still
 lands on the right guide step.
 """
@@ -93,7 +93,7 @@ def test_sender_not_in_web_services_authorizations(entry: ErrorDetail) -> None:
 def test_unverified_company_not_subscribed_to_web_services_is_broad_at_every_level(
     text: str, level: str
 ) -> None:
-    """Unverified (INTACCT.md: level and number unknown, text from an older FAQ copy).  The
+    """Unverified (level and number unknown, text from an older FAQ copy).  The
     classification is deliberately broad: any level, several wordings, always the Web Services
     subscription step."""
     got = classified(err("XL03000006", description2=text), level)
@@ -186,7 +186,7 @@ def test_demo_company_expired_pl04000055(text: str) -> None:
             "type GLACCOUNT",
         ),
         err("PL04000005"),
-        # FYLE matches the text alone; the errorno comes from a source INTACCT.md could not identify.
+        # FYLE matches the text alone; no identified source gives the errorno.
         err(
             "BL01001973",
             description2="You do not have permission for API operation QUERY on objects of "
@@ -211,7 +211,7 @@ def test_no_permission_on_an_object(entry: ErrorDetail) -> None:
     ],
 )
 def test_unverified_object_or_module_not_available_is_broad(text: str) -> None:
-    """Unverified (INTACCT.md: errorno unknown; wordings from a third-party classifier).  The
+    """Unverified (errorno unknown; wordings from a third-party classifier).  The
     classification is deliberately broad: any of these wordings means "not in this company"."""
     got = classified(err("BL01001973", description2=text), "result")
     check(got, e.NotApplicableError, None, "result")
