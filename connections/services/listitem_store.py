@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
 
 import numpy as np
@@ -25,7 +25,7 @@ from django.db import connection
 
 from connections.models import ListItem
 
-__all__ = ["KeySet", "Row", "Written", "held_keys", "parse_timestamp", "upsert_page"]
+__all__ = ["KeySet", "Row", "Written", "held_keys", "json_text", "upsert_page"]
 
 
 class Row(NamedTuple):
@@ -44,23 +44,6 @@ class Written:
     created: int
     updated: int
     unchanged: int
-
-
-def parse_timestamp(text: str | None) -> datetime | None:
-    """An Intacct ``MM/DD/YYYY HH:MM:SS`` (or ``MM/DD/YYYY``) as an aware UTC datetime; ``None``
-    when empty or unreadable. Sliced by hand: ``strptime`` cost more than the rest of a row."""
-    value = (text or "").strip()
-    try:
-        if len(value) == 19 and value[2] == value[5] == "/" and value[13] == value[16] == ":":
-            return datetime(
-                int(value[6:10]), int(value[0:2]), int(value[3:5]),
-                int(value[11:13]), int(value[14:16]), int(value[17:19]), tzinfo=UTC,
-            )  # fmt: skip
-        if len(value) == 10 and value[2] == value[5] == "/":
-            return datetime(int(value[6:10]), int(value[0:2]), int(value[3:5]), tzinfo=UTC)
-    except ValueError:
-        return None
-    return None
 
 
 def json_text(record: dict[str, str]) -> str:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -50,12 +50,11 @@ from connections.services.listitem_store import (
     Row,
     held_keys,
     json_text,
-    parse_timestamp,
     upsert_page,
 )
 from connections.services.queue import enqueue_on_commit
 from connections.services.signin import client_for
-from intacct.catalog import LIST_OBJECTS, ListObject, get_object, udd_object
+from intacct.catalog import ListObject, list_object
 from intacct.client import IntacctClient, Page, RequestCount, counting_requests
 from intacct.errors import (
     AuthenticationError,
@@ -64,7 +63,7 @@ from intacct.errors import (
     IntacctError,
     NotApplicableError,
 )
-from intacct.protocol import Filter
+from intacct.timestamps import parse_datetime
 
 logger = logging.getLogger(__name__)
 
@@ -107,23 +106,8 @@ STALE_MESSAGE = (
 
 NOT_IN_COMPANY = "Not in this Intacct company, so skipped:"
 
-TIMESTAMP_FORMAT = "%m/%d/%Y %H:%M:%S"
-DATE_FORMAT = "%m/%d/%Y"
-
 # Errors that no other object could escape: the sign-in or the request itself is refused.
 _RUN_ERRORS = (AuthenticationError, ControlError, EndpointError)
-
-
-def format_timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
-
-
-def list_object(name: str) -> ListObject:
-    """The catalog entry for a profile object; names the catalog lacks are user-defined
-    dimensions."""
-    if name.upper() in LIST_OBJECTS:
-        return get_object(name)
-    return udd_object(name)
 
 
 # --- starting -------------------------------------------------------------------------------------
@@ -491,12 +475,15 @@ def _partial(
     """Records modified or created after ``since``, then a key-only listing for deletions and for
     records the filter cannot see (an empty WHENMODIFIED), read by key."""
     now = timezone.now()
-    after = format_timestamp(since)
-    changed = Filter.any(
-        Filter.cond("greaterthan", obj.when_modified_field, after),
-        Filter.cond("greaterthan", obj.when_created_field, after),
+    pages = client.changed_pages(
+        obj.name,
+        obj.fields,
+        since,
+        modified_field=obj.when_modified_field,
+        created_field=obj.when_created_field,
+        show_private=show_private,
     )
-    for page in client.query_pages(obj.name, obj.fields, filter=changed, show_private=show_private):
+    for page in pages:
         _write_page(legal_entity, obj, page.records, now, stats)
         stats.page_done(page)
     listed = _list_keys(client, obj, show_private, stats)
@@ -576,7 +563,7 @@ def _write_page(
             (record.get(id_field) or "")[:200],
             (record.get(name_field) or "")[:500],
             (record.get(status_field) or "")[:40] if status_field else "",
-            parse_timestamp(record.get(modified_field)),
+            parse_datetime(record.get(modified_field)),
             json_text(record),
         )
     written = upsert_page(legal_entity.pk, obj.name, list(rows.values()), now)

@@ -15,7 +15,6 @@ from connections.services.listitem_store import (
     Row,
     held_keys,
     json_text,
-    parse_timestamp,
     upsert_page,
 )
 
@@ -166,19 +165,3 @@ def test_key_set_difference_across_many_blocks():
     assert held.difference(listed) == ["3", "9000", "19999", "yy"]
     assert held.difference(held) == []
     assert KeySet().difference(held) == []
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("01/31/2025 10:05:09", datetime(2025, 1, 31, 10, 5, 9, tzinfo=UTC)),
-        ("  02/28/2024  ", datetime(2024, 2, 28, tzinfo=UTC)),
-        ("13/01/2024 00:00:00", None),
-        ("02/30/2024", None),
-        ("2024-01-31 10:05:09", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_parse_timestamp(text, expected):
-    assert parse_timestamp(text) == expected

@@ -18,9 +18,9 @@ from connections.models import (
     SyncRun,
     SyncRunObject,
 )
-from connections.services.listitem_store import parse_timestamp
 from connections.services.smartsync import perform_sync, start_sync
 from intacct.sandbox.world import Sandbox
+from intacct.timestamps import parse_datetime
 
 pytestmark = pytest.mark.django_db
 
@@ -56,13 +56,6 @@ def sandbox_keys(sandbox: Sandbox, company: str, object_name: str) -> set[str]:
 
 def counts(run: SyncRun, field: str) -> int:
     return sum(getattr(o, field) for o in run.object_results.all())
-
-
-def test_parse_timestamp_reads_intacct_format_and_empty_values():
-    assert parse_timestamp("01/31/2025 10:05:09") == datetime(2025, 1, 31, 10, 5, 9, tzinfo=UTC)
-    assert parse_timestamp("") is None
-    assert parse_timestamp(None) is None
-    assert parse_timestamp("not a date") is None
 
 
 def test_first_sync_is_full_and_matches_the_sandbox(healthy, sandbox):
@@ -109,7 +102,7 @@ def test_partial_sync_catches_adds_changes_and_deletes_cheaply(healthy, sandbox)
         for key in changed:
             item = ListItem.objects.get(legal_entity=healthy, object_name=name, record_no=key)
             wm = company.snapshot(name)[int(key)]
-            assert item.when_modified == parse_timestamp(wm)
+            assert item.when_modified == parse_datetime(wm)
     assert counts(partial, "fetched") * 3 < counts(full, "fetched")
 
 
@@ -229,7 +222,7 @@ def test_partial_reads_from_the_last_successful_watermark_not_the_newest_row(hea
     snapshot = company.snapshot("VENDOR")
     for key in map(str, done["VENDOR"].changed):
         item = ListItem.objects.get(legal_entity=healthy, object_name="VENDOR", record_no=key)
-        assert item.when_modified == parse_timestamp(snapshot[int(key)])
+        assert item.when_modified == parse_datetime(snapshot[int(key)])
 
 
 def test_an_object_that_fails_keeps_its_watermark(make_attempt, legal_entity, sandbox):

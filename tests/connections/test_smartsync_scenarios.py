@@ -18,7 +18,8 @@ from django.db import connection
 
 from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun, SyncRunObject
 from connections.services import signin
-from connections.services.smartsync import list_object, start_sync
+from connections.services.smartsync import start_sync
+from intacct.catalog import list_object
 from intacct.client import IntacctClient
 from intacct.sandbox.gateway import RATE_LIMIT_EVERY
 from intacct.sandbox.world import Sandbox

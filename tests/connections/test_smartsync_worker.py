@@ -39,10 +39,10 @@ from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun, S
 from connections.services.smartsync import (
     STALE_MESSAGE,
     expire_stale_syncs,
-    parse_timestamp,
     start_sync,
 )
 from intacct.sandbox.world import Sandbox
+from intacct.timestamps import parse_datetime
 from tests.connections.test_smartsync import OBJECTS, counts, live_keys, sandbox_keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -335,7 +335,7 @@ def test_a_sync_killed_with_its_worker_is_completed_exactly_by_the_next(
             ).values_list("record_no", "when_modified")
         )
         snapshot = sandbox.company(COMPANY).snapshot(name)
-        assert modified == {str(n): parse_timestamp(when) for n, when in snapshot.items()}, name
+        assert modified == {str(n): parse_datetime(when) for n, when in snapshot.items()}, name
         deleted = set(
             ListItem.objects.filter(
                 legal_entity=entity, object_name=name, deleted_at__isnull=False
