@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import signal
@@ -213,3 +214,52 @@ def test_docker_compose_file_is_valid():
     )
 
     assert result.returncode == 0, result.stderr
+
+
+# --- Who imports whom -------------------------------------------------------------------------------
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules a Python file imports (absolute names, ``from x import y`` as ``x``)."""
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def _files(folder: str) -> list[Path]:
+    return sorted((BASE_DIR / folder).rglob("*.py"))
+
+
+def test_views_import_nothing_from_intacct():
+    for path in _files("connections/views"):
+        assert not any(n == "intacct" or n.startswith("intacct.") for n in _imports(path)), path
+
+
+def test_services_and_selectors_never_import_the_tasks():
+    for folder in ("connections/services", "connections/selectors"):
+        for path in _files(folder):
+            assert "connections.tasks" not in _imports(path), path
+
+
+def test_selectors_never_import_the_services_that_write():
+    # The one exception is how we sign in, whose guide names the report's remedies quote.
+    for path in _files("connections/selectors"):
+        writers = {n for n in _imports(path) if n.startswith("connections.services")} - {
+            "connections.services.signin"
+        }
+        assert not writers, path
+
+
+def test_no_module_imports_a_private_name_of_another():
+    for folder in ("connections", "intacct", "config", "bench"):
+        for path in _files(folder):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom):
+                    private = [a.name for a in node.names if a.name.startswith("_")]
+                    assert not private, f"{path} imports {private} from {node.module}"

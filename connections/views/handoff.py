@@ -103,7 +103,9 @@ def manage(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResponse:
     rows = []
     for link in links:
         status = link.status(now)
-        rows.append({"link": link, "status": status.label, "usable": status == status.USABLE})
+        rows.append(
+            {"link": link, "status": status.label, "usable": status == HandoffLink.Status.USABLE}
+        )
     urls = wizard_step_urls(legal_entity)
     context = {
         "legal_entity": legal_entity,
