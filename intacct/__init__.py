@@ -1,65 +1,161 @@
 """A client library for the Sage Intacct XML Web Services gateway.
 
-It knows nothing about Django.  The pieces:
+It knows nothing about Django.  Callers import from this package: every name in ``__all__`` is
+public; the sandbox's well-known values are in :mod:`intacct.sandbox`.
 
-- :mod:`intacct.protocol`: request envelopes and hardened response parsing;
+Where things live:
+
+- :mod:`intacct.client`: sessions, endpoint switching, concurrency, paging
+  (``query_pages``, ``changed_pages``, ``read_by_query_pages``);
+- :mod:`intacct.retry`: the retry policy (what is retried, backoff, jitter, ``Retry-After``);
 - :mod:`intacct.errors`: the exception tree, each error naming the guide step that fixes it;
-- :mod:`intacct.client`: sessions, endpoint switching, retries, concurrency, paging;
+- :mod:`intacct.timestamps`: Intacct's date-time wire format, always UTC;
 - :mod:`intacct.catalog` and :mod:`intacct.permissions`: the list objects and the guide's
   permission table, as data;
-- :mod:`intacct.checks`: the connection guide's verification plan;
-- :mod:`intacct.sandbox`: an emulator of the gateway for tests, demos and benchmarks.
+- :mod:`intacct.checks`: the connection guide's verification plan, and
+  :mod:`intacct.probes`: the permission probes it sends;
+- :mod:`intacct.protocol`: request envelopes and hardened response parsing (internal);
+- :mod:`intacct.sandbox`: an emulator of the gateway for tests, demos and benchmarks;
+- ``python -m intacct``: the command line (:mod:`intacct.__main__`).
 """
 
-from .catalog import LIST_OBJECTS, ListObject, get_object, udd_object
-from .checks import GuideNames, Report, list_entities, verify
-from .client import DEFAULT_ENDPOINT, Credentials, IntacctClient, Page, validate_endpoint
+from .catalog import LIST_OBJECTS, ListObject, get_object, list_object, udd_object
+from .checks import (
+    FAILED,
+    GRANTED,
+    MISSING,
+    NOT_APPLICABLE,
+    NOT_CHECKED,
+    PASSED,
+    SIGN_IN_CAUSES,
+    SKIPPED,
+    CustomFieldResult,
+    GuideNames,
+    PermissionResult,
+    Report,
+    StepResult,
+    list_entities,
+    remedy_for,
+    verify,
+)
+from .client import (
+    DEFAULT_ENDPOINT,
+    Credentials,
+    IntacctClient,
+    Page,
+    RequestCount,
+    counting_requests,
+    validate_endpoint,
+)
 from .errors import (
     GUIDE_STEPS,
     STEP_TRANSIENT,
     AuthenticationError,
+    CompanyExpiredError,
     ControlError,
+    EndpointError,
+    EntityError,
     ErrorDetail,
     GatewayError,
     IntacctError,
+    InvalidFieldsError,
+    NotApplicableError,
+    NotSubscribedError,
     PermissionDeniedError,
     ProtocolError,
     RateLimitError,
+    RequestRejectedError,
+    RequestTimeout,
     ResultError,
+    ResultIdExpiredError,
+    SenderCredentialsError,
+    SenderNotAuthorizedError,
+    ServerError,
+    ServiceUnavailableError,
     SessionExpiredError,
+    SignInError,
+    TransactionAbortedError,
     TransportError,
+    UnknownCompanyError,
+    UnknownObjectError,
+    UserNotActiveError,
 )
-from .permissions import PERMISSION_ROWS, PermissionRow
+from .permissions import PERMISSION_ROWS, UDD_ROW_KEY, PermissionRow, list_object_names, row_by_key
 from .protocol import Filter
+from .timestamps import format_datetime, parse_datetime, parse_user_datetime
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - grouped by topic, as the docstring lists them
+    # the client
     "DEFAULT_ENDPOINT",
-    "GUIDE_STEPS",
+    "Credentials",
+    "Filter",
+    "IntacctClient",
+    "Page",
+    "RequestCount",
+    "counting_requests",
+    "validate_endpoint",
+    # timestamps
+    "format_datetime",
+    "parse_datetime",
+    "parse_user_datetime",
+    # the catalog and the permission table
     "LIST_OBJECTS",
     "PERMISSION_ROWS",
+    "UDD_ROW_KEY",
+    "ListObject",
+    "PermissionRow",
+    "get_object",
+    "list_object",
+    "list_object_names",
+    "row_by_key",
+    "udd_object",
+    # the verification plan
+    "FAILED",
+    "GRANTED",
+    "MISSING",
+    "NOT_APPLICABLE",
+    "NOT_CHECKED",
+    "PASSED",
+    "SIGN_IN_CAUSES",
+    "SKIPPED",
+    "CustomFieldResult",
+    "GuideNames",
+    "PermissionResult",
+    "Report",
+    "StepResult",
+    "list_entities",
+    "remedy_for",
+    "verify",
+    # errors
+    "GUIDE_STEPS",
     "STEP_TRANSIENT",
     "AuthenticationError",
+    "CompanyExpiredError",
     "ControlError",
-    "Credentials",
+    "EndpointError",
+    "EntityError",
     "ErrorDetail",
-    "Filter",
     "GatewayError",
-    "GuideNames",
-    "IntacctClient",
     "IntacctError",
-    "ListObject",
-    "Page",
+    "InvalidFieldsError",
+    "NotApplicableError",
+    "NotSubscribedError",
     "PermissionDeniedError",
-    "PermissionRow",
     "ProtocolError",
     "RateLimitError",
-    "Report",
+    "RequestRejectedError",
+    "RequestTimeout",
     "ResultError",
+    "ResultIdExpiredError",
+    "SenderCredentialsError",
+    "SenderNotAuthorizedError",
+    "ServerError",
+    "ServiceUnavailableError",
     "SessionExpiredError",
+    "SignInError",
+    "TransactionAbortedError",
     "TransportError",
-    "get_object",
-    "list_entities",
-    "udd_object",
-    "validate_endpoint",
-    "verify",
+    "UnknownCompanyError",
+    "UnknownObjectError",
+    "UserNotActiveError",
 ]

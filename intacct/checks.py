@@ -42,18 +42,9 @@ from .errors import (
 from .permissions import PERMISSION_ROWS, UDD_ROW_KEY, PermissionRow, normalise_name
 from .probes import ENTITY_OBJECT, dimension_probes, entities_of, entity_query, plan_probes
 
-__all__ = [
-    "CustomFieldResult",
-    "GuideNames",
-    "PermissionResult",
-    "Report",
-    "StepResult",
-    "list_entities",
-    "remedy_for",
-    "verify",
-]
-
+#: A guide step's outcome (:attr:`StepResult.status`).
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+#: A permission row's outcome (:attr:`PermissionResult.status`).
 GRANTED, MISSING, NOT_APPLICABLE, NOT_CHECKED = (
     "granted",
     "missing",
@@ -179,6 +170,7 @@ class Report:
         }
 
 
+#: The likely causes of a generic sign-in failure, most likely first (the credentials remedy).
 SIGN_IN_CAUSES = (
     "The company ID is wrong: enter only the Company ID part of your Intacct login, with no "
     "spaces (Company → Company Info shows it).",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from connections.models import ApiSyncProfile, CheckResult, LegalEntity, VerificationRun
 from connections.selectors.connections import current_attempt, last_checked_run
-from intacct.permissions import PERMISSION_ROWS, UDD_ROW_KEY
+from intacct import PERMISSION_ROWS, UDD_ROW_KEY
 
 __all__ = [
     "SyncObjectsUnknown",

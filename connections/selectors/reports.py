@@ -27,9 +27,14 @@ from connections.models import (
 )
 from connections.selectors.connections import last_checked_run
 from connections.services.signin import guide_names
-from intacct.checks import SIGN_IN_CAUSES, remedy_for
-from intacct.errors import STEP_TRANSIENT
-from intacct.permissions import PERMISSION_ROWS, UDD_ROW_KEY, PermissionRow
+from intacct import (
+    PERMISSION_ROWS,
+    SIGN_IN_CAUSES,
+    STEP_TRANSIENT,
+    UDD_ROW_KEY,
+    PermissionRow,
+    remedy_for,
+)
 
 __all__ = [
     "SENDER_CONFIG_REASON",

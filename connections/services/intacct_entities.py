@@ -12,8 +12,14 @@ import logging
 from connections.models import ConnectionAttempt, Step, step_for_intacct
 from connections.services import alerts
 from connections.services.signin import client_for, guide_names
-from intacct.checks import list_entities, remedy_for
-from intacct.errors import STEP_TRANSIENT, EndpointError, IntacctError, UnknownCompanyError
+from intacct import (
+    STEP_TRANSIENT,
+    EndpointError,
+    IntacctError,
+    UnknownCompanyError,
+    list_entities,
+    remedy_for,
+)
 
 __all__ = ["EntityListError", "list_intacct_entities"]
 

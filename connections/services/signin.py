@@ -10,8 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from connections.models import ConnectionAttempt
-from intacct.checks import GuideNames
-from intacct.client import Credentials, IntacctClient
+from intacct import Credentials, GuideNames, IntacctClient
 
 __all__ = ["MAX_RETRIES", "TIMEOUT_SECONDS", "client_for", "guide_names"]
 

@@ -54,16 +54,20 @@ from connections.services.listitem_store import (
 )
 from connections.services.queue import enqueue_on_commit
 from connections.services.signin import client_for
-from intacct.catalog import ListObject, list_object
-from intacct.client import IntacctClient, Page, RequestCount, counting_requests
-from intacct.errors import (
+from intacct import (
     AuthenticationError,
     ControlError,
     EndpointError,
+    IntacctClient,
     IntacctError,
+    ListObject,
     NotApplicableError,
+    Page,
+    RequestCount,
+    counting_requests,
+    list_object,
+    parse_datetime,
 )
-from intacct.timestamps import parse_datetime
 
 logger = logging.getLogger(__name__)
 

@@ -42,8 +42,7 @@ from connections.selectors.reports import SENDER_CONFIG_REASON
 from connections.services import alerts
 from connections.services.queue import enqueue_on_commit
 from connections.services.signin import client_for, guide_names
-from intacct.checks import FAILED, MISSING, PASSED, Report, verify
-from intacct.errors import STEP_TRANSIENT, EndpointError
+from intacct import FAILED, MISSING, PASSED, STEP_TRANSIENT, EndpointError, Report, verify
 
 __all__ = [
     "ENDPOINT_MESSAGE",

@@ -41,8 +41,7 @@ from connections.services.accounts import create_legal_entity, create_organizati
 from connections.services.api_sync import change_api_sync_profile, create_api_sync_profile
 from connections.services.attempts import start_attempt
 from connections.services.verification import create_run, run_verification
-from intacct.client import validate_endpoint
-from intacct.errors import EndpointError
+from intacct import EndpointError, validate_endpoint
 
 _STATUS_MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
 _PERMISSION_MARK = {

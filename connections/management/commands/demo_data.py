@@ -18,7 +18,7 @@ from connections.services.accounts import (
 )
 from connections.services.api_sync import create_api_sync_profile
 from connections.services.attempts import start_attempt
-from intacct.permissions import list_object_names
+from intacct import list_object_names
 from intacct.sandbox import SANDBOX_USER_ID, SANDBOX_USER_PASSWORD
 
 DEMO_USERS = [
