@@ -126,6 +126,29 @@ INTACCT_GUIDE = {
     "CUSTOM_FIELD_DESCRIPTION": "Link to Beanworks Invoice",
 }
 
+# --- The customer-success console and its alerts ----------------------------------------------------
+
+# A connection whose current guide step has stood longer than this is flagged *stuck* (and alerted).
+CONSOLE_STUCK_AFTER_DAYS = _env_int("CONSOLE_STUCK_AFTER_DAYS", 3)
+# Overview rows per page.
+CONSOLE_PAGE_SIZE = _env_int("CONSOLE_PAGE_SIZE", 50)
+# The address alerts and profile notices come from; the base URL their links start with.
+DEFAULT_FROM_EMAIL = _env("DEFAULT_FROM_EMAIL", "connections@localhost")
+SITE_URL = _env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Development prints e-mail to the console; production sends it over SMTP (EMAIL_HOST, …).
+EMAIL_BACKEND = _env(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = _env("EMAIL_HOST", "localhost")
+EMAIL_PORT = _env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = _env("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = _env_int("EMAIL_TIMEOUT", 10)
+
 if _missing:
     raise ImproperlyConfigured(
         f"Production mode ({_MODE_REASON}) needs these environment variables, which are unset or "
@@ -210,6 +233,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "config.context_processors.product",
                 "connections.context_processors.choices",
+                "connections.context_processors.console",
             ],
             # The wizard's tags and filters (form_field, copy_value, status_icon…) everywhere.
             "builtins": ["connections.templatetags.wizard"],
@@ -304,6 +328,10 @@ CELERY_BEAT_SCHEDULE = {
     "reverify-connections": {
         "task": "connections.tasks.reverify_connections",
         "schedule": 24 * 60 * 60.0,
+    },
+    "flag-stuck-connections": {
+        "task": "connections.tasks.flag_stuck_connections",
+        "schedule": 60 * 60.0,
     },
 }
 CELERY_TIMEZONE = TIME_ZONE

@@ -7,6 +7,8 @@
   whose home org unit is the root may open the wizard, and :class:`Access` says exactly which of
   the two conditions is missing.
 - :func:`handoff_link_for_token`: the hand-off link a URL token stands for, or why not.
+- :func:`is_customer_success`: whether a user may open the customer-success console (its
+  group's members and superusers; everyone else gets a 404 there).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from django.core import signing
 from django.http import Http404
 
 from connections.models import (
+    CUSTOMER_SUCCESS_GROUP,
     HandoffLink,
     LegalEntity,
     Membership,
@@ -30,6 +33,7 @@ __all__ = [
     "Access",
     "HandoffRefused",
     "handoff_link_for_token",
+    "is_customer_success",
     "legal_entity_for_user",
     "organization_for_user",
     "wizard_access",
@@ -108,6 +112,20 @@ def wizard_access(user: Any, organization: Organization) -> Access:
             f"unit{root_name} as your home org unit."
         )
     return Access(organization, membership, tuple(missing), tuple(reasons))
+
+
+def is_customer_success(user: Any) -> bool:
+    """An active superuser, or an active member of the "Customer success" group (``is_staff``
+    alone is not enough). Asked once per request object."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    cached: bool | None = getattr(user, "_is_customer_success", None)
+    if cached is None:
+        cached = user.groups.filter(name=CUSTOMER_SUCCESS_GROUP).exists()
+        user._is_customer_success = cached
+    return cached
 
 
 def organization_for_user(user: Any) -> Organization | None:

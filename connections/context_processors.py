@@ -1,12 +1,15 @@
-"""The status choices, for templates: ``{% if state.status == StepStatus.FAILED %}`` instead of a
-string that would silently stop matching if a value changed."""
+"""Template context of every page: the status choices (``{% if state.status == StepStatus.FAILED
+%}`` instead of a string that would silently stop matching if a value changed), and the console's
+link and the customer's alert banner (:func:`console`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
+from connections.access import is_customer_success
 from connections.models import (
     ApiSyncProfile,
     CheckResult,
@@ -15,6 +18,7 @@ from connections.models import (
     SyncRun,
     SyncRunObject,
 )
+from connections.selectors.health import customer_alerts
 
 
 def choices(request: HttpRequest) -> dict[str, Any]:
@@ -26,4 +30,15 @@ def choices(request: HttpRequest) -> dict[str, Any]:
         "StepStatus": StepState.Status,
         "SyncRunState": SyncRun.State,
         "SyncObjectState": SyncRunObject.State,
+    }
+
+
+def console(request: HttpRequest) -> dict[str, Any]:
+    """Whether the user may open the customer-success console (for the top bar's link), and the
+    open alerts of the organizations they administer (the banner). Both are asked only when a
+    page shows them."""
+    user = getattr(request, "user", None)
+    return {
+        "is_customer_success": SimpleLazyObject(lambda: is_customer_success(user)),
+        "customer_alerts": SimpleLazyObject(lambda: customer_alerts(user)),
     }

@@ -21,17 +21,22 @@ from connections.models import (
     HandoffLink,
     LegalEntity,
     Organization,
+    Step,
     SyncSchedule,
 )
+from connections.selectors.console import FLAGS, SORTS
 from connections.selectors.profiles import SyncObjectsUnknown, default_sync_objects
-from connections.services.schedules import SCHEDULE_FIELDS, parse_cron
+from connections.selectors.schedules import parse_cron
+from connections.services.schedules import SCHEDULE_FIELDS
 
 __all__ = [
     "ApiSyncProfileAdminForm",
+    "ConsoleFilterForm",
     "CredentialsForm",
     "HandoffLinkForm",
     "LegalEntityForm",
     "PreConnectionForm",
+    "ProfileObjectsForm",
     "SyncScheduleForm",
 ]
 
@@ -399,3 +404,50 @@ class ApiSyncProfileAdminForm(forms.ModelForm):  # type: ignore[type-arg]
             except SyncObjectsUnknown as error:
                 self.add_error("object_names", str(error))
         return cleaned
+
+
+class ConsoleFilterForm(forms.Form):
+    """The console overview's filters, read from the URL (so a view can be shared); a value the
+    form does not know is dropped with a message rather than failing the page."""
+
+    FLAG_CHOICES = [("", "Any flag"), *FLAGS.items()]
+    STATE_CHOICES = [
+        ("", "Any state"),
+        ("none", "Not started"),
+        *ConnectionAttempt.State.choices,
+    ]
+    STEP_CHOICES = [("", "Any step"), *Step.choices, ("done", "Every step done")]
+    SORT_CHOICES = [(key, key) for key in SORTS] + [(f"-{key}", f"-{key}") for key in SORTS]
+
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    flag = forms.ChoiceField(choices=FLAG_CHOICES, required=False)
+    state = forms.ChoiceField(choices=STATE_CHOICES, required=False)
+    step = forms.ChoiceField(choices=STEP_CHOICES, required=False)
+    sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
+
+    def filters(self) -> dict[str, str]:
+        """The valid filters (invalid ones left out; ``self.errors`` says which)."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {
+            name: data.get(name) or ""
+            for name in ("q", "flag", "state", "step", "sort")
+            if name not in self.errors
+        }
+
+
+class ProfileObjectsForm(forms.Form):
+    """The objects a new API Sync Profile pulls, preselected by the caller (what the last
+    verification proved readable)."""
+
+    object_names = forms.MultipleChoiceField(
+        label="Objects to sync",
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Pick at least one object to sync."},
+    )
+
+    def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["object_names"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = choices

@@ -402,6 +402,7 @@ class VerificationRun(models.Model):
         COMMAND = "command", "Command"
         SCHEDULE = "schedule", "Schedule"
         HANDOFF = "handoff", "Hand-off link"
+        CONSOLE = "console", "Customer success"
 
     ACTIVE = (State.QUEUED, State.RUNNING)
     FINISHED = (State.PASSED, State.FAILED, State.ERROR)
@@ -710,6 +711,7 @@ class SyncRun(models.Model):
         MANUAL = "manual", "Manual"
         SCHEDULE = "schedule", "Schedule"
         COMMAND = "command", "Command"
+        CONSOLE = "console", "Customer success"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -865,3 +867,127 @@ class SyncSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"Sync schedule of {self.legal_entity}"
+
+
+# --- The customer-success console -------------------------------------------------------------------
+
+#: The Django group whose members (and superusers) may open the console.
+CUSTOMER_SUCCESS_GROUP = "Customer success"
+
+
+class ConnectionHealth(models.Model):
+    """Where a legal entity's connection stands, in one row the console filters, sorts and counts
+    on in SQL.
+
+    Derived, never edited: :func:`connections.services.health.refresh_health` rewrites it from the
+    attempts, verification runs, sync runs, profile and schedule after every write that moves
+    them. *Stuck* is not stored: it is ``current_step`` standing since before a cutoff.
+    """
+
+    legal_entity = models.OneToOneField(
+        LegalEntity, on_delete=models.CASCADE, primary_key=True, related_name="health"
+    )
+    # The current attempt's state; blank before the first attempt.
+    connection_state = models.CharField(
+        max_length=20, choices=ConnectionAttempt.State.choices, blank=True
+    )
+    company_id = models.CharField("company ID", max_length=100, blank=True)
+    # Blank once every guide step is done.
+    current_step = models.CharField(max_length=40, choices=Step.choices, blank=True)
+    step_since = models.DateTimeField(default=timezone.now)
+    steps_done = models.PositiveSmallIntegerField(default=0)
+    last_verification = models.ForeignKey(
+        VerificationRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The last verification's first failed guide step and Intacct error number.
+    failing_step = models.CharField(max_length=40, choices=Step.choices, blank=True)
+    failing_errorno = models.CharField("Intacct error number", max_length=40, blank=True)
+    verification_failing = models.BooleanField(default=False)
+    permission_drift = models.BooleanField(default=False)
+    last_sync = models.ForeignKey(
+        SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_sync_records = models.PositiveIntegerField(default=0)
+    last_sync_transactions = models.PositiveIntegerField("API transactions", default=0)
+    sync_failing = models.BooleanField(default=False)
+    # Scheduled runs in a row, newest first, that failed or partly failed.
+    scheduled_failures = models.PositiveSmallIntegerField(default=0)
+    waiting_for_profile = models.BooleanField(default=False)
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    next_sync_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "connection health"
+        verbose_name_plural = "connection health"
+        indexes = [
+            models.Index(fields=["current_step", "step_since"], name="connections_health_step"),
+            models.Index(
+                fields=["waiting_for_profile", "waiting_since"], name="connections_health_wait"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Health of {self.legal_entity}"
+
+
+class StepVisit(models.Model):
+    """A stretch of time a legal entity stood at one guide step (the funnel's durations);
+    ``left_at`` is blank while it still stands there."""
+
+    legal_entity = models.ForeignKey(
+        LegalEntity, on_delete=models.CASCADE, related_name="step_visits"
+    )
+    step = models.CharField(max_length=40, choices=Step.choices)
+    entered_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "step visit"
+        ordering = ["legal_entity", "entered_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["legal_entity"],
+                condition=Q(left_at__isnull=True),
+                name="connections_stepvisit_one_open",
+            ),
+        ]
+        indexes = [models.Index(fields=["step", "left_at"], name="connections_stepvisit_step")]
+
+    def __str__(self) -> str:
+        return f"{self.legal_entity} at {self.step}"
+
+
+class Alert(models.Model):
+    """A condition of a connection someone must act on: raised once, open until it clears."""
+
+    class Kind(models.TextChoices):
+        PERMISSION_DRIFT = "permission_drift", "Permission drift"
+        SYNC_FAILING = "sync_failing", "Scheduled sync failing"
+        STUCK = "stuck", "Stuck"
+
+    legal_entity = models.ForeignKey(LegalEntity, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    # The guide step that fixes it, when one does.
+    step = models.CharField(max_length=40, choices=Step.choices, blank=True)
+    message = models.TextField()
+    raised_at = models.DateTimeField(default=timezone.now)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["legal_entity", "kind"],
+                condition=Q(cleared_at__isnull=True),
+                name="connections_alert_one_open_per_kind",
+                violation_error_message="This condition already has an open alert.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.legal_entity}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.cleared_at is None

@@ -12,7 +12,7 @@ from typing import Any
 from celery import shared_task
 from celery.exceptions import MaxRetriesExceededError
 
-from connections.services import schedules, smartsync
+from connections.services import health, schedules, smartsync
 from connections.services.verification import (
     expire_stale_runs,
     reverify_connected,
@@ -96,3 +96,9 @@ def reverify_connections() -> int:
     """Verify every connected legal entity again, so a permission removed in Intacct shows up
     before syncs start failing. Returns how many verifications were started."""
     return reverify_connected()
+
+
+@shared_task(acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def flag_stuck_connections() -> int:
+    """Raise (or clear) the *stuck* alerts that only the passing of time changes."""
+    return health.refresh_stuck()

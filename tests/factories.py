@@ -25,6 +25,8 @@ from connections.models import (
     OrgUnit,
     Step,
     StepState,
+    SyncRun,
+    SyncRunObject,
     VerificationRun,
 )
 
@@ -155,3 +157,30 @@ class HandoffLinkFactory(factory.django.DjangoModelFactory):
     attempt = factory.SubFactory(ConnectionAttemptFactory)
     created_at = factory.LazyFunction(timezone.now)
     expires_at = factory.LazyAttribute(lambda link: link.created_at + timedelta(days=3))
+
+
+class SyncRunFactory(factory.django.DjangoModelFactory):
+    """A finished run, succeeded unless told otherwise."""
+
+    class Meta:
+        model = SyncRun
+
+    legal_entity = factory.SubFactory(LegalEntityFactory)
+    kind = SyncRun.Kind.FULL
+    state = SyncRun.State.SUCCEEDED
+    started_at = factory.LazyFunction(timezone.now)
+
+    @factory.lazy_attribute
+    def finished_at(self) -> object:
+        return timezone.now() if self.state in SyncRun.FINISHED else None
+
+
+class SyncRunObjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SyncRunObject
+
+    run = factory.SubFactory(SyncRunFactory)
+    object_name = "VENDOR"
+    state = SyncRunObject.State.SUCCEEDED
+    fetched = 20
+    requests = 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from connections.models import ApiSyncProfile, CheckResult, LegalEntity, VerificationRun
 from connections.selectors.connections import current_attempt, last_checked_run
-from intacct import PERMISSION_ROWS, UDD_ROW_KEY
+from intacct import LIST_OBJECTS, PERMISSION_ROWS, UDD_ROW_KEY
 
 __all__ = [
     "SyncObjectsUnknown",
@@ -17,6 +17,7 @@ __all__ = [
     "granted_sync_objects",
     "profile_of",
     "ready_profile",
+    "sync_object_choices",
 ]
 
 # Permission rows whose objects SmartSync pulls; user-defined dimensions are list data too.
@@ -76,3 +77,12 @@ def default_sync_objects(legal_entity: LegalEntity) -> list[str]:
             "fix the role's permissions, or name the objects."
         )
     return names
+
+
+def sync_object_choices(extra: list[str]) -> list[tuple[str, str]]:
+    """What a profile may pull, as ``(name, label)`` choices: every list object of the catalog,
+    then any of ``extra`` it does not know (user-defined dimensions, or a profile's own)."""
+    choices = [(name, f"{obj.label} ({name})") for name, obj in LIST_OBJECTS.items()]
+    known = set(LIST_OBJECTS)
+    choices.extend((name, name) for name in extra if name not in known)
+    return choices

@@ -9,6 +9,7 @@ from django.utils.text import slugify
 
 from connections import audit
 from connections.models import LegalEntity, Membership, Organization, OrgUnit
+from connections.services import health
 
 __all__ = ["add_member", "add_org_unit", "create_legal_entity", "create_organization"]
 
@@ -93,4 +94,5 @@ def add_member(
 def create_legal_entity(organization: Organization, name: str, *, actor: Any = None) -> LegalEntity:
     legal_entity = LegalEntity.objects.create(organization=organization, name=name)
     audit.record_for_entity(actor, "legal_entity.created", legal_entity, name=name)
+    health.refresh_health(legal_entity.pk)
     return legal_entity

@@ -7,6 +7,7 @@ profiles through these two functions, so the same entity gets the same objects w
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -15,6 +16,7 @@ from django.utils import timezone
 from connections import audit
 from connections.models import ApiSyncProfile, LegalEntity, Step, StepState
 from connections.selectors.profiles import default_sync_objects
+from connections.services import alerts, health
 
 __all__ = ["change_api_sync_profile", "create_api_sync_profile"]
 
@@ -48,6 +50,8 @@ def create_api_sync_profile(
         legal_entity,
         objects=names,
     )
+    health.refresh_health(legal_entity.pk)
+    transaction.on_commit(partial(alerts.send_profile_ready_email, legal_entity.pk))
     return profile, True
 
 
@@ -78,6 +82,9 @@ def change_api_sync_profile(
         enabled=profile.enabled,
         previous=previous,
     )
+    health.refresh_health(legal_entity.pk)
+    if enabled and not previous["enabled"]:
+        transaction.on_commit(partial(alerts.send_profile_ready_email, legal_entity.pk))
     return profile
 
 

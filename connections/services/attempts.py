@@ -11,6 +11,7 @@ from django.utils import timezone
 from connections import audit
 from connections.crypto import Secret
 from connections.models import HANDOFF_STEPS, ConnectionAttempt, LegalEntity, Step, StepState
+from connections.services import health
 
 __all__ = [
     "ACKNOWLEDGEABLE_STEPS",
@@ -76,6 +77,7 @@ def start_attempt(
         endpoint=attempt.endpoint,
         superseded=previous,
     )
+    health.refresh_health(legal_entity.pk)
     return attempt
 
 
@@ -122,6 +124,7 @@ def acknowledge_step(
         previous_status=previous,
         via=via,
     )
+    health.refresh_health(attempt.legal_entity_id)
     return state
 
 
@@ -210,6 +213,7 @@ def _mark_credentials_entered(attempt: ConnectionAttempt, actor: Any) -> None:
             "acknowledged_at": timezone.now(),
         },
     )
+    health.refresh_health(attempt.legal_entity_id)
 
 
 def _carry_over_acknowledgements(old: ConnectionAttempt, new: ConnectionAttempt) -> None:

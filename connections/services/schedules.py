@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import time
 from typing import Any
 
-from celery.schedules import crontab
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from connections import audit
 from connections.models import LegalEntity, SyncRun, SyncSchedule
 from connections.selectors.profiles import ready_profile
+from connections.selectors.schedules import CRON_PARTS, crontab_fields, weekly_full_fields
+from connections.services import health
 from connections.services.smartsync import start_sync
 
 __all__ = [
     "SCHEDULE_FIELDS",
     "TASK_NAME",
-    "crontab_fields",
-    "parse_cron",
     "queue_scheduled_sync",
     "save_schedule",
 ]
@@ -47,53 +44,6 @@ SCHEDULE_FIELDS = (
     "weekly_full_weekday",
     "enabled",
 )
-
-_CRON_PARTS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
-
-
-def parse_cron(expression: str) -> dict[str, str]:
-    """The five fields of a cron expression (``minute hour day-of-month month day-of-week``);
-    ``ValidationError`` unless Celery's crontab accepts them."""
-    parts = expression.split()
-    if len(parts) != len(_CRON_PARTS):
-        raise ValidationError(
-            "A cron expression has five fields: minute hour day-of-month month day-of-week."
-        )
-    fields = dict(zip(_CRON_PARTS, parts, strict=True))
-    try:
-        crontab(**fields)
-    except (ValueError, IndexError) as error:
-        raise ValidationError(f"Not a valid cron expression: {error}") from error
-    return fields
-
-
-def crontab_fields(schedule: SyncSchedule) -> dict[str, str]:
-    """The crontab of the schedule's main sync."""
-    at: time = schedule.time_of_day
-    every = {"day_of_month": "*", "month_of_year": "*", "day_of_week": "*"}
-    if schedule.frequency == SyncSchedule.Frequency.HOURLY:
-        return {"minute": str(at.minute), "hour": "*", **every}
-    if schedule.frequency == SyncSchedule.Frequency.DAILY:
-        return {"minute": str(at.minute), "hour": str(at.hour), **every}
-    if schedule.frequency == SyncSchedule.Frequency.WEEKLY:
-        return {
-            "minute": str(at.minute),
-            "hour": str(at.hour),
-            **every,
-            "day_of_week": str(schedule.weekday),
-        }
-    return parse_cron(schedule.cron_expression)
-
-
-def _weekly_full_fields(schedule: SyncSchedule) -> dict[str, str]:
-    at: time = schedule.time_of_day
-    return {
-        "minute": str(at.minute),
-        "hour": str(at.hour),
-        "day_of_month": "*",
-        "month_of_year": "*",
-        "day_of_week": str(schedule.weekly_full_weekday),
-    }
 
 
 def _crontab(fields: Mapping[str, str], schedule: SyncSchedule) -> CrontabSchedule:
@@ -154,7 +104,7 @@ def save_schedule(legal_entity: LegalEntity, data: Mapping[str, Any], user: Any)
             schedule.full_periodic_task,
             name=f"{prefix} weekly full",
             schedule=schedule,
-            fields=_weekly_full_fields(schedule),
+            fields=weekly_full_fields(schedule),
             kind=SyncRun.Kind.FULL,
         )
     elif schedule.full_periodic_task is not None:
@@ -171,8 +121,9 @@ def save_schedule(legal_entity: LegalEntity, data: Mapping[str, Any], user: Any)
         weekly_full=schedule.weekly_full,
         enabled=schedule.enabled,
         timezone=str(schedule.timezone),
-        crontab=" ".join(main_fields[part] for part in _CRON_PARTS),
+        crontab=" ".join(main_fields[part] for part in CRON_PARTS),
     )
+    health.refresh_health(legal_entity.pk)
     return schedule
 
 

@@ -45,6 +45,7 @@ from connections.models import (
 )
 from connections.selectors.profiles import ready_profile
 from connections.selectors.smartsync import last_watermark
+from connections.services import health
 from connections.services.listitem_store import (
     KeySet,
     Row,
@@ -192,10 +193,10 @@ def expire_stale_syncs(*, older_than: timedelta | None = None) -> int:
         SyncRun.objects.filter(
             Q(state=SyncRun.State.QUEUED, created_at__lt=queued_cutoff)
             | _silent_since(silent_cutoff)
-        ).values_list("pk", "public_id", "state")
+        ).values_list("pk", "public_id", "state", "legal_entity_id")
     )
     expired = 0
-    for pk, public_id, state in stale:
+    for pk, public_id, state, legal_entity_id in stale:
         now = timezone.now()
         with transaction.atomic():
             done = SyncRun.objects.filter(pk=pk, state=state).update(
@@ -207,6 +208,7 @@ def expire_stale_syncs(*, older_than: timedelta | None = None) -> int:
                 run_id=pk,
                 state__in=[SyncRunObject.State.PENDING, SyncRunObject.State.RUNNING],
             ).update(state=SyncRunObject.State.FAILED, error=STALE_MESSAGE)
+            health.refresh_health(legal_entity_id, now=now)
         expired += 1
         logger.warning("sync run %s was %s too long; expired", public_id, state)
     return expired
@@ -356,6 +358,7 @@ def _finish(run: SyncRun, state: str, error: str) -> SyncRun:
             status=StepState.Status.VERIFIED, reason="", errorno="", verified_at=now,
             updated_at=now,
         )  # fmt: skip
+    health.refresh_health(run.legal_entity_id, now=now)
     run.refresh_from_db()
     return run
 

@@ -39,7 +39,7 @@ from connections.models import (
 )
 from connections.selectors.connections import active_run, last_checked_run
 from connections.selectors.reports import SENDER_CONFIG_REASON
-from connections.services import alerts
+from connections.services import alerts, health
 from connections.services.queue import enqueue_on_commit
 from connections.services.signin import client_for, guide_names
 from intacct import FAILED, MISSING, PASSED, STEP_TRANSIENT, EndpointError, Report, verify
@@ -115,6 +115,7 @@ def create_run(
                 run=run.public_id,
                 trigger=trigger,
             )
+            health.refresh_health(attempt.legal_entity_id)
     except IntegrityError:
         # connections_verificationrun_one_active: a concurrent request started one first.
         existing = active_run(attempt)
@@ -276,6 +277,7 @@ def _finish_without_verdict(
                 run=run.public_id,
                 cause=cause,
             )
+            health.refresh_health(attempt.legal_entity_id)
     run.refresh_from_db()
     return run
 
@@ -350,6 +352,7 @@ def _record_report(run: VerificationRun, report: Report) -> None:
         alerts.sender_credentials_refused(
             attempt, errorno=first.errorno, during="verification", run=run.public_id
         )
+    health.refresh_health(legal_entity.pk, now=now)
     logger.info(
         "verification run %s of attempt %s %s in %d round trip(s)%s",
         run.public_id,
@@ -476,6 +479,7 @@ def expire_stale_runs(*, older_than: timedelta = STALE_AFTER) -> int:
                 run=run.public_id,
                 was=run.state,
             )
+            health.refresh_health(run.attempt.legal_entity_id)
         expired += 1
         logger.warning("verification run %s was %s too long; expired", run.public_id, run.state)
     return expired

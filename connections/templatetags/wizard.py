@@ -76,3 +76,22 @@ def lookup(mapping: Any, key: Any) -> Any:
         return mapping[str(key)]
     except (KeyError, TypeError, IndexError):
         return ""
+
+
+@register.filter
+def duration_text(value: Any) -> str:
+    """A ``timedelta`` as "2 d 3 h", "3 h 20 min", "4 min 5 s" or "12 s"."""
+    try:
+        seconds = int(value.total_seconds())
+    except AttributeError:
+        return ""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"

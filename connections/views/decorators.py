@@ -1,5 +1,6 @@
-"""What every wizard view does first: log in, fetch the legal entity through the one access
-helper (404 for outsiders), and refuse with a 403 page that names the missing condition."""
+"""What every view does first. The wizard's: log in, fetch the legal entity through the one
+access helper (404 for outsiders), and refuse with a 403 page that names the missing condition.
+The console's: customer success only, a 404 for everyone else."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
-from connections.access import Access, legal_entity_for_user, wizard_access
+from connections.access import (
+    Access,
+    is_customer_success,
+    legal_entity_for_user,
+    wizard_access,
+)
 from connections.http import HtmxHttpRequest
 
-__all__ = ["access_denied", "wants_fragment", "wizard_view"]
+__all__ = ["access_denied", "console_view", "wants_fragment", "wizard_view"]
 
 
 def wants_fragment(request: HtmxHttpRequest) -> bool:
@@ -50,5 +56,18 @@ def wizard_view(view: WizardView) -> WizardView:
         if not access:
             return access_denied(request, access)
         return view(request, legal_entity, *args, **kwargs)
+
+    return wrapper
+
+
+def console_view(view: WizardView) -> WizardView:
+    """The customer-success console: a 404 for everyone but its group's members and superusers
+    (anonymous visitors too: the console does not say it exists)."""
+
+    @wraps(view)
+    def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_customer_success(request.user):
+            raise Http404("No such page.")
+        return view(request, *args, **kwargs)
 
     return wrapper

@@ -26,6 +26,7 @@ from connections.forms import CredentialsForm, LegalEntityForm, PreConnectionFor
 from connections.guide import neighbours, step_pages, wizard_step_urls
 from connections.http import HtmxHttpRequest
 from connections.models import (
+    ApiSyncProfile,
     AuditEvent,
     ConnectionAttempt,
     LegalEntity,
@@ -58,6 +59,8 @@ from connections.views.step_page import step_page_context
 
 #: The client event that makes the progress rail fetch itself again.
 RAIL_CHANGED = "rail-changed"
+#: How often the waiting step-8 page asks whether customer success created the profile.
+PROFILE_POLL_SECONDS = 5
 
 
 # --- The legal entities ---------------------------------------------------------------------------
@@ -220,6 +223,7 @@ def credentials(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResp
 
 @require_GET
 @wizard_view
+@vary_on_headers("HX-Request")
 def api_sync_profile(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResponse:
     """Step 8: customer success creates the API Sync Profile; until then the customer waits."""
     attempt = current_attempt(legal_entity)
@@ -227,6 +231,13 @@ def api_sync_profile(request: HtmxHttpRequest, legal_entity: LegalEntity) -> Htt
     context["profile_status"] = api_sync_profile_status(legal_entity)
     context["profile"] = profile_of(legal_entity)
     context["verified"] = attempt is not None and attempt.state == ConnectionAttempt.State.VERIFIED
+    context["poll_seconds"] = PROFILE_POLL_SECONDS
+    if wants_fragment(request):
+        # The waiting page's poll: once the profile is ready, the rail follows (step 9 opens).
+        response = render(request, f"{context['page'].template}#status", context)
+        if context["profile_status"] == ApiSyncProfile.Status.READY:
+            return trigger_client_event(response, RAIL_CHANGED)
+        return response
     return render(request, context["page"].template, context)
 
 

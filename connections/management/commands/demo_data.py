@@ -6,10 +6,17 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from connections.models import ConnectionAttempt, LegalEntity, Membership, Organization
+from connections.models import (
+    CUSTOMER_SUCCESS_GROUP,
+    ConnectionAttempt,
+    LegalEntity,
+    Membership,
+    Organization,
+)
 from connections.services.accounts import (
     add_member,
     add_org_unit,
@@ -18,15 +25,23 @@ from connections.services.accounts import (
 )
 from connections.services.api_sync import create_api_sync_profile
 from connections.services.attempts import start_attempt
+from connections.services.health import refresh_all
 from intacct import list_object_names
 from intacct.sandbox import SANDBOX_USER_ID, SANDBOX_USER_PASSWORD
 
-DEMO_USERS = [
-    # username, password, staff and superuser, description
-    ("admin", "demo-admin", True, "customer success staff (superuser, /admin/)"),
-    ("customer", "demo-customer", False, "customer administrator (System Administrator at root)"),
-    ("member", "demo-member", False, "System Administrator whose home unit is not the root"),
-    ("clerk", "demo-clerk", False, "AP clerk at the root unit"),
+STAFF, SUPERUSER, CUSTOMER_SUCCESS = "staff", "superuser", "customer success"
+DEMO_USERS: list[tuple[str, str, set[str], str]] = [
+    # username, password, what they are, description
+    (
+        "admin",
+        "demo-admin",
+        {STAFF, SUPERUSER, CUSTOMER_SUCCESS},
+        "customer success staff (superuser: /cs/ console and /admin/)",
+    ),
+    ("success", "demo-success", {STAFF, CUSTOMER_SUCCESS}, "customer success staff (/cs/ console)"),
+    ("customer", "demo-customer", set(), "customer administrator (System Administrator at root)"),
+    ("member", "demo-member", set(), "System Administrator whose home unit is not the root"),
+    ("clerk", "demo-clerk", set(), "AP clerk at the root unit"),
 ]
 
 DEMO_ORGANIZATION = ("Demo Co", "demo-co")
@@ -67,9 +82,11 @@ class Command(BaseCommand):
                 "pass --allow-production for a throwaway local stack."
             )
         with transaction.atomic():
-            for username, password, is_staff, _ in DEMO_USERS:
-                ensure_user(username, password, is_staff=is_staff)
+            for username, password, kinds, _ in DEMO_USERS:
+                ensure_user(username, password, kinds=kinds)
             organization = ensure_demo_organization()
+            # Health rows of entities made before the console existed.
+            refresh_all()
         self.stdout.write("Demo logins:")
         for username, password, _, description in DEMO_USERS:
             self.stdout.write(f"  {username:<10} / {password:<15} {description}")
@@ -81,18 +98,23 @@ class Command(BaseCommand):
         )
 
 
-def ensure_user(username: str, password: str, *, is_staff: bool) -> None:
-    """Create the user, or put an existing one back to its demo password and flags."""
+def ensure_user(username: str, password: str, *, kinds: set[str]) -> None:
+    """Create the user, or put an existing one back to its demo password, flags and group."""
     user_model = get_user_model()
     user, _ = user_model.objects.get_or_create(username=username)
     # Re-hashing an unchanged password would sign the user out of every session.
     if not user.check_password(password):
         user.set_password(password)
     user.is_active = True
-    user.is_staff = is_staff
-    user.is_superuser = is_staff
+    user.is_staff = STAFF in kinds
+    user.is_superuser = SUPERUSER in kinds
     user.email = user.email or f"{username}@example.com"
     user.save()
+    group = Group.objects.get(name=CUSTOMER_SUCCESS_GROUP)
+    if CUSTOMER_SUCCESS in kinds:
+        user.groups.add(group)
+    else:
+        user.groups.remove(group)
 
 
 def ensure_demo_organization() -> Organization:
