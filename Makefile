@@ -10,6 +10,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 URL := http://127.0.0.1:8000
 RECORDS ?= 100000
+ENTITIES ?= 10000
 TYPECHECK = $(BIN)/mypy manage.py config connections intacct
 # honcho puts the virtualenv first on PATH (the Procfile says `python`, `celery`) and reads .env.
 HONCHO := PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" $(BIN)/honcho
@@ -19,7 +20,7 @@ CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv run test lint format typecheck soak bench vendor clean distclean
+.PHONY: help venv run test lint format typecheck soak bench bench-console vendor clean distclean
 
 help:
 	@echo "make run        start the app at $(URL) (web, worker, beat, sandbox; Ctrl-C stops all)"
@@ -29,6 +30,7 @@ help:
 	@echo "make typecheck  mypy"
 	@echo "make soak       long-running tests (pytest -m soak)"
 	@echo "make bench      bench/pull.py --records $(RECORDS)"
+	@echo "make bench-console  bench/dashboard.py --entities $(ENTITIES) (console pages at scale)"
 	@echo "make vendor     refresh static/vendor/ (Pico CSS) from npm, at the version package.json pins"
 	@echo "make clean      remove var/ (database, broker), collected static files and caches"
 	@echo "make distclean  clean, and remove $(VENV)"
@@ -78,6 +80,9 @@ soak: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/pull.py --records $(RECORDS)
+
+bench-console: $(INSTALLED)
+	$(BIN)/python bench/dashboard.py --entities $(ENTITIES)
 
 # Pico CSS comes from the npm registry at the exact version in package.json / package-lock.json;
 # its minified file is committed under static/vendor/ and served by WhiteNoise (never a CDN).

@@ -157,6 +157,9 @@ def start_sync(
                 return active, False
             # The active run finished between our insert and this read: try again.
             continue
+        audit.record_for_entity(
+            user, "sync.started", legal_entity, run=run.public_id, kind=kind, trigger=trigger
+        )
         if enqueue:
             enqueue_on_commit(TASK_NAME, run.pk, row="sync run", on_broker_down=_queue_unavailable)
         return run, True

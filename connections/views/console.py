@@ -65,7 +65,7 @@ COLUMNS = (
     ("company", "Company ID"),
     ("state", "State"),
     ("step", "Current step"),
-    ("since", "At this step since"),
+    ("since", "Time at this step"),
     ("verification", "Last verification"),
     ("sync", "Last sync"),
     ("records", "Records"),
@@ -182,8 +182,14 @@ def _row(legal_entity: LegalEntity, now: Any) -> dict[str, Any]:
 @console_view
 def queue(request: HtmxHttpRequest) -> HttpResponse:
     """Entities waiting at step 8 for their API Sync Profile, oldest first."""
+    page = Paginator(console.profile_queue(), settings.CONSOLE_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     context = {
-        "waiting": list(console.profile_queue()),
+        "waiting": page.object_list,
+        "page": page,
+        "page_query": "?",
+        "total": page.paginator.count,
         "now": timezone.now(),
         "section": "queue",
     }
@@ -382,7 +388,7 @@ def funnel(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "rows": rows,
         "finished": finished,
-        "chart": _funnel_chart(rows),
+        "chart": _funnel_chart(rows, finished),
         "section": "funnel",
     }
     return render(request, "connections/console/funnel.html", context)
@@ -401,14 +407,9 @@ def sync_health(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "connections/console/sync_health.html", context)
 
 
-def _funnel_chart(rows: list[console.FunnelRow]) -> dict[str, Any]:
-    return bar_chart(
-        [
-            (f"{index}. {row.step.label}" if index else row.step.label, row.entities)
-            for index, row in enumerate(rows)
-        ],
-        horizontal=True,
-    )
+def _funnel_chart(rows: list[console.FunnelRow], finished: int) -> dict[str, Any]:
+    points = [(f"{index}. {row.step.label}", row.entities) for index, row in enumerate(rows)]
+    return bar_chart([*points, ("Every step done", finished)], horizontal=True)
 
 
 def _health_charts(days: list[console.SyncDay]) -> dict[str, Any]:

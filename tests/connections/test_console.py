@@ -230,6 +230,7 @@ def _queries(client, url, params=None):
     with CaptureQueriesContext(connection) as captured:
         response = client.get(url, params or {})
     assert response.status_code == 200
+    assert len(captured) > 0  # the capture saw the request's queries
     return len(captured)
 
 
