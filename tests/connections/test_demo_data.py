@@ -5,6 +5,9 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from connections.models import ConnectionHealth, LegalEntity
 
 pytestmark = pytest.mark.django_db
 
@@ -68,3 +71,19 @@ def test_the_healthy_demo_entity_can_sync_at_once():
     assert profile.legal_entity.name == "Demo US (healthy)"
     assert profile.enabled
     assert "VENDOR" in profile.object_names
+
+
+def test_demo_customer_success_logins_open_the_console(client):
+    call_command("demo_data", stdout=StringIO())
+    for username, password, status in (
+        ("admin", "demo-admin", 200),
+        ("success", "demo-success", 200),
+        ("customer", "demo-customer", 404),
+    ):
+        client.logout()
+        assert client.login(username=username, password=password)
+        assert client.get(reverse("console:overview")).status_code == status, username
+    success = get_user_model().objects.get(username="success")
+    assert (success.is_staff, success.is_superuser) == (True, False)
+    # Every demo entity has its health row, so the console lists it as it stands.
+    assert ConnectionHealth.objects.count() == LegalEntity.objects.count() > 0
