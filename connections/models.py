@@ -520,6 +520,10 @@ class ApiSyncProfile(models.Model):
     )
     # The Intacct objects SmartSync pulls, e.g. ["VENDOR", "GLACCOUNT"].
     object_names = models.JSONField("objects", default=list, blank=True)
+    # Fields of those objects this company cannot query, as a sync learned them:
+    # {"EMPLOYEE": ["PERSONALINFO.CONTACTNAME"]}. Partial syncs leave them out from the start;
+    # a full sync asks for every field again (the company may have gained them).
+    unavailable_fields = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -794,6 +798,8 @@ class SyncRunObject(models.Model):
     watermark = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # What the sync did differently in this company, e.g. a field it does not have, left out.
+    warnings = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = "sync run object"

@@ -19,7 +19,14 @@ Where things live:
 - ``python -m intacct``: the command line (:mod:`intacct.__main__`).
 """
 
-from .catalog import LIST_OBJECTS, ListObject, get_object, list_object, udd_object
+from .catalog import (
+    LIST_OBJECTS,
+    ListObject,
+    RequiredFieldsMissing,
+    get_object,
+    list_object,
+    udd_object,
+)
 from .checks import (
     FAILED,
     GRANTED,
@@ -103,6 +110,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, as the docstring lists them
     "PERMISSION_ROWS",
     "UDD_ROW_KEY",
     "ListObject",
+    "RequiredFieldsMissing",
     "PermissionRow",
     "get_object",
     "list_object",

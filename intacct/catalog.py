@@ -11,11 +11,13 @@ Field names follow fylein's ``sageintacctsdk`` ``constants.py`` and Intacct's ob
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 __all__ = [
     "LIST_OBJECTS",
     "ListObject",
+    "RequiredFieldsMissing",
     "get_object",
     "list_object",
     "udd_object",
@@ -29,6 +31,10 @@ class ListObject:
     ``key_field`` is the record number (the stable key), ``id_field`` the human ID, ``name_field``
     the display name; ``fields`` the full select list for a sync (key fields first).
     ``when_modified_field`` / ``when_created_field`` name the timestamps used for partial syncs.
+
+    A company may lack some fields (edition, modules, field-level permissions): :meth:`without`
+    drops them. Only :attr:`required_fields` (the key, the ID, the timestamps and, unless
+    ``name_optional``, the name) cannot be dropped; without an optional name the ID stands in.
     """
 
     name: str
@@ -41,6 +47,9 @@ class ListObject:
     when_modified_field: str = "WHENMODIFIED"
     when_created_field: str = "WHENCREATED"
     user_defined: bool = False
+    #: The name lives on a related record some companies hide (an employee's contact) or is a
+    #: descriptive field (an exchange rate's currency): the ID stands in when it is missing.
+    name_optional: bool = False
     fields: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -57,6 +66,47 @@ class ListObject:
             if f and f not in ordered:
                 ordered.append(f)
         object.__setattr__(self, "fields", tuple(ordered))
+
+    @property
+    def required_fields(self) -> tuple[str, ...]:
+        """What a sync cannot do without."""
+        names = [self.key_field, self.id_field, self.when_created_field, self.when_modified_field]
+        if not self.name_optional:
+            names.insert(2, self.name_field)
+        return tuple(dict.fromkeys(names))
+
+    def without(self, names: Iterable[str]) -> ListObject:
+        """This object with ``names`` (case-insensitive) left out of its select list; a missing
+        optional name falls back to the ID. :class:`RequiredFieldsMissing` when one of
+        :attr:`required_fields` is among them."""
+        drop = {n.upper() for n in names}
+        required = [f for f in self.required_fields if f.upper() in drop]
+        if required:
+            raise RequiredFieldsMissing(self, tuple(required))
+        name_field = self.id_field if self.name_field.upper() in drop else self.name_field
+        status_field = (
+            None if self.status_field and self.status_field.upper() in drop else self.status_field
+        )
+        return replace(
+            self,
+            name_field=name_field,
+            status_field=status_field,
+            extra_fields=tuple(f for f in self.extra_fields if f.upper() not in drop),
+        )
+
+
+class RequiredFieldsMissing(ValueError):
+    """A company lacks a field a sync of the object needs (``fields``)."""
+
+    def __init__(self, obj: ListObject, fields: tuple[str, ...]) -> None:
+        self.object = obj
+        self.fields = fields
+        super().__init__(
+            f"{', '.join(fields)} of {obj.name} cannot be queried in this company, and SmartSync "
+            f"needs {'them' if len(fields) > 1 else 'it'}: give the role read access to "
+            f"{obj.label} (step 3, Role and permissions), or check that the company subscribes "
+            "to the module that holds it."
+        )
 
 
 def _obj(
@@ -100,6 +150,7 @@ LIST_OBJECTS: dict[str, ListObject] = {
             "PERSONALINFO.CONTACTNAME",
             "DEPARTMENTID",
             "LOCATIONID",
+            name_optional=True,
         ),
         _obj("EXCHANGERATETYPES", "Exchange rate types", "NAME", "NAME", status_field=None),
         _obj(
@@ -110,6 +161,7 @@ LIST_OBJECTS: dict[str, ListObject] = {
             "TO_CURRENCY",
             "EFFECTIVE_START_DATE",
             status_field=None,
+            name_optional=True,
         ),
         _obj(
             "CHECKINGACCOUNT",

@@ -40,6 +40,7 @@ where no capture confirms a wording (marked *unverified*), the matching is delib
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -76,6 +77,7 @@ __all__ = [
     "UnknownObjectError",
     "UserNotActiveError",
     "classify",
+    "unqueryable_fields",
 ]
 
 #: Guide step keys, in guide order.  ``sender_config`` is ours (our sender credentials).
@@ -302,7 +304,25 @@ class UnknownObjectError(NotApplicableError):
 
 
 class InvalidFieldsError(ResultError):
-    """A requested field does not exist on the object."""
+    """A requested field does not exist on the object, or this company cannot query it
+    ("The following fields cannot be queried", XL03000006 of ``query``).
+
+    :attr:`fields` says which, by object: ``{"employee": ("PERSONALINFO.CONTACTNAME",)}``;
+    the key ``""`` holds fields the message names without an object (``Invalid fields list``).
+    """
+
+    @property
+    def fields(self) -> dict[str, tuple[str, ...]]:
+        return unqueryable_fields(" ".join(e.text() for e in self.errors))
+
+    def fields_of(self, object_name: str) -> tuple[str, ...]:
+        """The fields named for ``object_name`` (case-insensitive), and those named without an
+        object."""
+        named = self.fields
+        found: list[str] = []
+        for key in (object_name.lower(), ""):
+            found.extend(f for f in named.get(key, ()) if f not in found)
+        return tuple(found)
 
 
 class ResultIdExpiredError(ResultError):
@@ -365,6 +385,41 @@ _NOT_APPLICABLE = (
 )
 _UNKNOWN_OBJECT = ("object definition", "not found")
 _RESULT_ID = ("readmore", "invalid or expired resultid", "resultid")
+# "cannot be queried" is captured (XL03000006 of query); the others are defensive.
+_INVALID_FIELDS = (
+    "invalid fields list",
+    "cannot be queried",
+    "can not be queried",
+    "not queryable",
+    "invalid field",
+)
+
+
+# "[ employee: [PERSONALINFO.CONTACTNAME] ]", "[ exchangerate: [FROM_CURRENCY, TO_CURRENCY] ]",
+# "[ apbill: [A, B], apbillitem: [C] ]" (public captures; spacing and line breaks vary).
+_OBJECT_FIELDS = re.compile(r"([A-Za-z_][\w.]*)\s*:\s*\[([^\[\]]*)\]")
+# Wordings without an object (unverified: "Invalid fields list A,B" is the sandbox's, and an
+# unbracketed list after "cannot be queried:" is accepted too).
+_BARE_FIELDS = re.compile(
+    r"(?:invalid fields? list|fields? cannot be queried|fields? can ?not be queried"
+    r"|fields? (?:are|is) not queryable)\s*:?\s*([^\[\]]+?)\s*(?:$|\[support id)",
+    re.IGNORECASE,
+)
+_FIELD = re.compile(r"[A-Za-z_][\w.]*")
+
+
+def unqueryable_fields(text: str) -> dict[str, tuple[str, ...]]:
+    """The fields an invalid- or unqueryable-fields message names, by lower-case object name
+    (``""`` when the message names no object)."""
+    found: dict[str, list[str]] = {}
+    for obj, names in _OBJECT_FIELDS.findall(text):
+        bucket = found.setdefault(obj.lower(), [])
+        bucket.extend(f for f in _FIELD.findall(names) if f not in bucket)
+    if not found:
+        bare = _BARE_FIELDS.search(text)
+        if bare is not None:
+            found[""] = list(dict.fromkeys(_FIELD.findall(bare.group(1))))
+    return {obj: tuple(names) for obj, names in found.items() if names}
 
 
 def _has(text: str, needles: Iterable[str]) -> bool:
@@ -442,7 +497,7 @@ def classify(
         return make(UnknownObjectError)
     if _has(text, _NOT_APPLICABLE):
         return make(NotApplicableError)
-    if "invalid fields list" in text:
+    if _has(text, _INVALID_FIELDS):
         return make(InvalidFieldsError)
     if _has(text, _RESULT_ID) and ("expired" in text or "invalid" in text or "failed" in text):
         return make(ResultIdExpiredError)

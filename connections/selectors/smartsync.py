@@ -63,6 +63,7 @@ class ObjectProgress:
     updated: int = 0
     deleted: int = 0
     error: str = ""
+    warnings: tuple[str, ...] = ()
 
     @property
     def done(self) -> bool:
@@ -89,6 +90,7 @@ def run_objects(run: SyncRun | None, profile: ApiSyncProfile | None) -> list[Obj
             updated=result.updated,
             deleted=result.deleted,
             error=result.error,
+            warnings=tuple(result.warnings),
         )
         for name, result in results.items()
     ]
@@ -165,6 +167,7 @@ def sync_report(run: SyncRun) -> dict[str, Any]:
                 "deleted": row.deleted,
                 "requests": row.requests,
                 "error": row.error,
+                "warnings": list(row.warnings),
             }
             for row in SyncRunObject.objects.filter(run=run).order_by("pk")
         ],

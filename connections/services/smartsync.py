@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from connections import audit
 from connections.models import (
+    ApiSyncProfile,
     ConnectionAttempt,
     LegalEntity,
     ListItem,
@@ -61,16 +62,21 @@ from intacct import (
     EndpointError,
     IntacctClient,
     IntacctError,
+    InvalidFieldsError,
     ListObject,
     NotApplicableError,
     Page,
     RequestCount,
+    RequiredFieldsMissing,
     counting_requests,
     list_object,
     parse_datetime,
 )
 
 logger = logging.getLogger(__name__)
+
+#: The warning on a run's object row for a field the company does not have.
+UNAVAILABLE_WARNING = "{field} is not available in this company; synced without it."
 
 #: A partial sync re-reads this far behind the newest WHENMODIFIED it holds, so records written
 #: in the same second as the last sync (or with a slightly skewed clock) are not missed.
@@ -275,8 +281,13 @@ def perform_sync(run_id: int) -> SyncRun | None:
     try:
         with client_for(attempt, timeout=REQUEST_TIMEOUT, max_retries=MAX_RETRIES) as client:
             show_private = attempt.integration_type == ConnectionAttempt.IntegrationType.TOP_LEVEL
-            objects = [list_object(name) for name in names]
-            outcomes = _sync_objects(run, client, objects, show_private)
+            known = profile.unavailable_fields if run.kind == SyncRun.Kind.PARTIAL else {}
+            objects, left_out = [], {}
+            for name in names:
+                obj, missing = _without_known(list_object(name), known)
+                objects.append(obj)
+                left_out[obj.name] = missing
+            outcomes = _sync_objects(run, client, objects, show_private, left_out)
             failed = outcomes.count(False)
     except IntacctError as exc:
         logger.warning("sync run %s failed: %s", run.pk, type(exc).__name__)
@@ -308,7 +319,11 @@ def concurrent_objects(client: IntacctClient, count: int) -> int:
 
 
 def _sync_objects(
-    run: SyncRun, client: IntacctClient, objects: list[ListObject], show_private: bool
+    run: SyncRun,
+    client: IntacctClient,
+    objects: list[ListObject],
+    show_private: bool,
+    left_out: dict[str, tuple[str, ...]] | None = None,
 ) -> list[bool]:
     """Sync each object, several at once where :func:`concurrent_objects` allows; one outcome
     per object, in order. A run-level error (the sign-in or the request refused) stops the
@@ -317,13 +332,17 @@ def _sync_objects(
         [SyncRunObject(run=run, object_name=obj.name) for obj in objects]
     )
     work = list(zip(objects, rows, strict=True))
+    left_out = left_out or {}
     workers = concurrent_objects(client, len(objects))
     if workers <= 1:
-        return [_sync_object_row(run, client, obj, row, show_private) for obj, row in work]
+        return [
+            _sync_object_row(run, client, obj, row, show_private, left_out.get(obj.name, ()))
+            for obj, row in work
+        ]
 
     def one(obj: ListObject, row: SyncRunObject) -> bool:
         try:
-            return _sync_object_row(run, client, obj, row, show_private)
+            return _sync_object_row(run, client, obj, row, show_private, left_out.get(obj.name, ()))
         finally:
             connection.close()  # this thread's own connection
 
@@ -371,7 +390,12 @@ def _describe(exc: IntacctError) -> str:
 
 
 def _sync_object_row(
-    run: SyncRun, client: IntacctClient, obj: ListObject, row: SyncRunObject, show_private: bool
+    run: SyncRun,
+    client: IntacctClient,
+    obj: ListObject,
+    row: SyncRunObject,
+    show_private: bool,
+    left_out: tuple[str, ...] = (),
 ) -> bool:
     """Sync one object, keeping its SyncRunObject up to date page by page (the progress bar);
     False when Intacct refused it."""
@@ -408,12 +432,13 @@ def _sync_object_row(
     SyncRunObject.objects.filter(pk=row.pk).update(state=SyncRunObject.State.RUNNING)
     stats = ObjectStats(on_page=save)
     state, error = SyncRunObject.State.SUCCEEDED, ""
+    # The run says what it leaves out, every time, also when it knew beforehand.
+    warnings = [UNAVAILABLE_WARNING.format(field=name) for name in left_out]
     try:
         with counting_requests() as sent:
-            sync_object(
-                client, run.legal_entity, obj, kind=run.kind, show_private=show_private,
-                stats=stats,
-            )  # fmt: skip
+            _sync_adapting(client, run, obj, show_private, stats, warnings)
+    except RequiredFieldsMissing as exc:
+        state, error = SyncRunObject.State.FAILED, str(exc)
     except _RUN_ERRORS as exc:
         state, error = SyncRunObject.State.FAILED, _describe(exc)
         raise
@@ -426,8 +451,72 @@ def _sync_object_row(
         state, error = SyncRunObject.State.FAILED, _describe(exc)
     finally:
         watermark = stats.watermark if state == SyncRunObject.State.SUCCEEDED else None
-        save(stats, state=state, error=error, watermark=watermark)
+        save(stats, state=state, error=error, watermark=watermark, warnings=warnings)
     return state != SyncRunObject.State.FAILED
+
+
+def _without_known(
+    obj: ListObject, known: dict[str, list[str]]
+) -> tuple[ListObject, tuple[str, ...]]:
+    """``obj`` without the fields a sync learned this company does not have, and which those
+    are (a field the sync needs is never left out: asking again fails the object with the
+    reason)."""
+    missing = tuple(f for f in known.get(obj.name, []) if f in obj.fields)
+    if not missing:
+        return obj, ()
+    try:
+        return obj.without(missing), missing
+    except RequiredFieldsMissing:
+        return obj, ()
+
+
+def _learn_unavailable(legal_entity_id: int, object_name: str, fields: list[str]) -> None:
+    """Add ``fields`` to the profile's unavailable fields of ``object_name``."""
+    with transaction.atomic():
+        profile = (
+            ApiSyncProfile.objects.select_for_update()
+            .filter(legal_entity_id=legal_entity_id)
+            .first()
+        )
+        if profile is None:
+            return
+        known = dict(profile.unavailable_fields)
+        merged = list(dict.fromkeys([*known.get(object_name, []), *fields]))
+        if merged != known.get(object_name):
+            known[object_name] = merged
+            ApiSyncProfile.objects.filter(pk=profile.pk).update(unavailable_fields=known)
+
+
+def _sync_adapting(
+    client: IntacctClient,
+    run: SyncRun,
+    obj: ListObject,
+    show_private: bool,
+    stats: ObjectStats,
+    warnings: list[str],
+) -> None:
+    """:func:`sync_object`; when the company cannot query some of the object's fields
+    (:class:`InvalidFieldsError` naming them), once more without them, each named in
+    ``warnings``, and learned for the next partial syncs. :class:`RequiredFieldsMissing` when
+    one of them is a field the sync needs."""
+    try:
+        sync_object(
+            client, run.legal_entity, obj, kind=run.kind, show_private=show_private, stats=stats
+        )
+        return
+    except InvalidFieldsError as exc:
+        named = [f for f in exc.fields_of(obj.name) if f.upper() in {n.upper() for n in obj.fields}]
+        if not named:
+            raise
+        reduced = obj.without(named)
+    for name in named:
+        warnings.append(UNAVAILABLE_WARNING.format(field=name))
+    _learn_unavailable(run.legal_entity_id, obj.name, named)
+    logger.info("sync of %s: retrying without %s", obj.name, ", ".join(named))
+    # The refused query was the first request of the object: nothing was written yet.
+    sync_object(
+        client, run.legal_entity, reduced, kind=run.kind, show_private=show_private, stats=stats
+    )
 
 
 def sync_object(

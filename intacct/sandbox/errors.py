@@ -16,6 +16,7 @@ __all__ = [
     "WireError",
     "bad_entity",
     "demo_expired",
+    "fields_cannot_be_queried",
     "generic_processing_error",
     "get_api_session_failed",
     "invalid_fields",
@@ -202,6 +203,17 @@ def unknown_object_query(object_name: str) -> WireError:
 def invalid_fields(names: list[str]) -> WireError:
     """R-level: a field in ``fields``/``select`` does not exist (the message is the errorno)."""
     return WireError(f"Invalid fields list {','.join(names)}")
+
+
+def fields_cannot_be_queried(object_name: str, names: list[str]) -> WireError:
+    """R-level XL03000006 of ``query``: fields this company does not have, in the shape public
+    captures show (the object lower-case, the fields as sent; several objects may be listed)."""
+    return WireError(
+        "XL03000006",
+        "",
+        "The following fields cannot be queried: [\n"
+        f"        {object_name.lower()}: [{', '.join(names)}] ]",
+    )
 
 
 def query_failed(detail: str) -> WireError:

@@ -608,11 +608,16 @@ class Gateway:
         handler: Callable[[etree._Element, _Context], str] | None = (
             getattr(self, f"_fn_{name}", None) if name in _IMPLEMENTED else None
         )
+        company = ctx.company
+        with company.lock:
+            company.functions_run += 1
         if handler is None:
             return _Result("failure", name, controlid, errors=[E.unsupported_function(name)])
         try:
             data = handler(el, ctx)
         except _Failure as failure:
+            with company.lock:
+                company.functions_failed += 1
             return _Result(
                 "failure",
                 name,
@@ -693,6 +698,12 @@ class Gateway:
         name = _text(el, "object") or ""
         odef, table = self._object(ctx, name, "READ_BY_QUERY", name.lower())
         fields, nested = self._fields(odef, _text(el, "fields"))
+        hidden = ctx.company.scenario.unqueryable(odef.name)
+        if hidden and _text(el, "fields") not in (None, "", "*"):
+            missing = [f for f in fields if f in hidden]
+            if missing:
+                raise _Failure(E.invalid_fields(missing))
+        fields = tuple(f for f in fields if f not in hidden)
         try:
             node = parse_read_by_query(_text(el, "query"))
         except QueryError as exc:
@@ -786,6 +797,9 @@ class Gateway:
         if not field_names:
             raise _Failure(E.query_failed("The select element must name at least one field."))
         fields = _resolve_fields(odef, field_names)
+        missing = [f for f in fields if f in ctx.company.scenario.unqueryable(odef.name)]
+        if missing:
+            raise _Failure(E.fields_cannot_be_queried(odef.name, missing))
         filter_el = _child(el, "filter")
         node: Node = TrueNode()
         if filter_el is not None:
@@ -876,7 +890,10 @@ class Gateway:
             f'<data listtype="All" count="1"><Type Name="{_esc_attr(odef.name)}" DocumentType="">'
         ]
         parts.append("<Fields>")
+        hidden = ctx.company.scenario.unqueryable(odef.name)
         for f in odef.fields:
+            if f.name in hidden:
+                continue
             parts.append("<Field>")
             parts.append(_el("ID", f.name))
             parts.append(_el("LABEL", f.label))
@@ -929,7 +946,8 @@ class Gateway:
                 + "</Attributes>"
             )
         parts.append("<Fields>")
-        for i, f in enumerate(odef.fields, start=1):
+        hidden = company.scenario.unqueryable(odef.name)
+        for i, f in enumerate((f for f in odef.fields if f.name not in hidden), start=1):
             if not detail:
                 parts.append(_el("Field", f.name))
                 continue

@@ -87,6 +87,11 @@ class Scenario:
     custom_field: CustomFieldDef | None = BEANWORKS_FIELD
     bad_entity: bool = False
     gateway_fault: str | None = None
+    #: Fields the company does not have (its edition, modules or field-level permissions):
+    #: ``((object, (field, …)), …)``. ``query`` fails on them with XL03000006 "The following
+    #: fields cannot be queried", ``readByQuery`` with "Invalid fields list", and ``lookup`` /
+    #: ``inspect`` leave them out.
+    missing_fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def company_id(self) -> str:
@@ -97,6 +102,16 @@ class Scenario:
     def multi_entity(self) -> bool:
         """True when the company has entities."""
         return bool(self.entities)
+
+    def unqueryable(self, object_name: str) -> frozenset[str]:
+        """The fields of ``object_name`` this company does not have (upper-case)."""
+        upper = object_name.upper()
+        return frozenset(
+            field.upper()
+            for name, fields in self.missing_fields
+            if name.upper() == upper
+            for field in fields
+        )
 
     def row_granted(self, key: str) -> bool:
         """Whether the user's role holds the permission row ``key``."""
@@ -157,6 +172,19 @@ def _scenarios() -> dict[str, Scenario]:
             modules=multi_modules,
             entities=ENTITIES,
             bad_entity=True,
+        ),
+        Scenario(
+            "fields_differ",
+            "Employees without PERSONALINFO.CONTACTNAME, exchange rates without their currencies.",
+            missing_fields=(
+                ("EMPLOYEE", ("PERSONALINFO.CONTACTNAME",)),
+                ("EXCHANGERATE", ("FROM_CURRENCY", "TO_CURRENCY")),
+            ),
+        ),
+        Scenario(
+            "key_field_hidden",
+            "Vendors whose VENDORID field-level permissions hide from the API user.",
+            missing_fields=(("VENDOR", ("VENDORID",)),),
         ),
         Scenario(
             "rate_limited",

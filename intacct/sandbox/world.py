@@ -823,6 +823,10 @@ class Company:
         self.tables: dict[str, ObjectTable] = {}
         self.request_count = 0
         self.in_flight = 0
+        #: Functions this company ran (each a billed API transaction in Intacct), and of those
+        #: the ones that failed.
+        self.functions_run = 0
+        self.functions_failed = 0
         self.rng = random.Random(f"{seed}:{company_id}")
         self._mutations = 0
 
@@ -967,6 +971,7 @@ class Company:
             self.scenario = self.initial_scenario
             self.tables.clear()
             self.request_count = 0
+            self.functions_run = self.functions_failed = 0
             self.rng = random.Random(f"{self.seed}:{self.company_id}")
 
     def visibility(self, odef: ObjectDef, location_id: str, showprivate: bool) -> Node | None:

@@ -60,6 +60,57 @@ def test_bad_sender_id_or_password_at_control_level_is_our_sender_config(suffix:
     assert isinstance(got, e.ControlError)
 
 
+# "The following fields cannot be queried" (XL03000006 of query): public captures show the object
+# lower-case with its fields in brackets, line breaks and spacing varying, several objects in one
+# message, a Support ID after it. A result-level XL03000006 is never a sign-in failure.
+CANNOT_BE_QUERIED = [
+    (
+        "The following fields cannot be queried: [\n        employee: [PERSONALINFO.CONTACTNAME] ]",
+        {"employee": ("PERSONALINFO.CONTACTNAME",)},
+    ),
+    (
+        "The following fields cannot be queried: [ exchangerate: [FROM_CURRENCY, TO_CURRENCY] ]"
+        + SUPPORT_ID,
+        {"exchangerate": ("FROM_CURRENCY", "TO_CURRENCY")},
+    ),
+    (
+        "The following fields cannot be queried: [\n        apbill: [PAYTOCONTACTNAME, "
+        "RETURNTOCONTACTNAME], apbillitem: [GLACCOUNTNO] ]",
+        {"apbill": ("PAYTOCONTACTNAME", "RETURNTOCONTACTNAME"), "apbillitem": ("GLACCOUNTNO",)},
+    ),
+    ("The following fields cannot be queried: [ item: [BASEUOM] ]", {"item": ("BASEUOM",)}),
+]
+
+
+@pytest.mark.parametrize(("text", "fields"), CANNOT_BE_QUERIED)
+@pytest.mark.parametrize("where", ["description", "description2"])
+def test_fields_that_cannot_be_queried_are_named(text: str, fields: dict, where: str) -> None:
+    entry = err("XL03000006", **{where: text})
+    got = classified(entry, "result", function="query")
+    check(got, e.InvalidFieldsError, None, "result")
+    assert isinstance(got, e.InvalidFieldsError)
+    assert got.fields == fields
+    first = next(iter(fields))
+    assert got.fields_of(first.upper()) == fields[first]
+    assert got.fields_of("NOSUCHOBJECT") == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        # Unverified wordings, classified defensively: no object named, fields still found.
+        ("Invalid fields list VENDORID,NAME", ("VENDORID", "NAME")),
+        ("The following fields cannot be queried: BASEUOM, COST", ("BASEUOM", "COST")),
+        ("Field CONTACTNAME is not queryable", ()),
+        ("Invalid field: CONTACTNAME", ()),
+    ],
+)
+def test_unverified_field_wordings_still_classify(text: str, fields: tuple[str, ...]) -> None:
+    got = classified(err(text), "result", function="query")
+    assert type(got) is e.InvalidFieldsError
+    assert got.fields_of("VENDOR") == fields
+
+
 @pytest.mark.parametrize(
     "entry",
     [

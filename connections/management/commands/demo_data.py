@@ -62,6 +62,7 @@ DEMO_LEGAL_ENTITIES = [
     ("Demo UK (missing permission)", "missing-permissions"),
     ("Demo CA (sender not authorized)", "sender-not-authorized"),
     ("Demo AU (no custom field)", "no-custom-field"),
+    ("Demo DE (fields differ)", "fields-differ"),
 ]
 
 

@@ -413,3 +413,36 @@ def test_scenario_switch_keeps_records_and_changes_behaviour(gw, sandbox, xml):
     assert company.snapshot("VENDOR") == before
     reply = gw.call("healthy-top", xml.query("VENDOR", ["RECORDNO"], pagesize=1))
     assert int(reply.data().get("totalcount")) == len(before)
+
+
+# --- Companies that lack fields --------------------------------------------------------------------
+
+
+def test_a_company_without_a_field_refuses_the_query_naming_it(connect) -> None:
+    from intacct.catalog import LIST_OBJECTS
+    from intacct.errors import InvalidFieldsError
+
+    client = connect("fields-differ")
+    with pytest.raises(InvalidFieldsError) as caught:
+        list(client.query_pages("EMPLOYEE", LIST_OBJECTS["EMPLOYEE"].fields))
+    error = caught.value
+    assert (error.level, error.errorno, error.function) == ("result", "XL03000006", "query")
+    assert error.errors[0].description2.startswith("The following fields cannot be queried: [")
+    assert error.fields == {"employee": ("PERSONALINFO.CONTACTNAME",)}
+    # Without the field the same query answers; lookup does not list it.
+    reduced = LIST_OBJECTS["EMPLOYEE"].without(["PERSONALINFO.CONTACTNAME"])
+    assert sum(page.count for page in client.query_pages("EMPLOYEE", reduced.fields)) > 0
+    assert "PERSONALINFO.CONTACTNAME" not in {f.id for f in client.lookup("EMPLOYEE")}
+    # Several fields of one object are named in one message.
+    with pytest.raises(InvalidFieldsError) as rates:
+        list(client.query_pages("EXCHANGERATE", LIST_OBJECTS["EXCHANGERATE"].fields))
+    assert rates.value.fields == {"exchangerate": ("FROM_CURRENCY", "TO_CURRENCY")}
+
+
+def test_the_healthy_company_has_every_field(connect) -> None:
+    from intacct.catalog import LIST_OBJECTS
+
+    client = connect("healthy-top")
+    for name in ("EMPLOYEE", "EXCHANGERATE"):
+        assert sum(page.count for page in client.query_pages(name, LIST_OBJECTS[name].fields)) > 0
+    assert "PERSONALINFO.CONTACTNAME" in {f.id for f in client.lookup("EMPLOYEE")}

@@ -1,0 +1,109 @@
+"""SmartSync in companies that lack some fields: the gateway refuses the query ("cannot be
+queried"), the sync leaves the named fields out, retries once and says so; a field the sync needs
+fails the object with the field and the guide step named. The same objects in the healthy company
+sync with every field."""
+
+from __future__ import annotations
+
+import pytest
+
+from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun, SyncRunObject
+from connections.selectors.smartsync import sync_report
+from tests.connections.test_smartsync import live_keys, sandbox_keys, sync
+
+pytestmark = pytest.mark.django_db
+
+OBJECTS = ["EMPLOYEE", "EXCHANGERATE", "VENDOR"]
+
+
+def _entity(make_attempt, legal_entity: LegalEntity, company: str) -> LegalEntity:
+    make_attempt(company)
+    ApiSyncProfile.objects.create(legal_entity=legal_entity, object_names=OBJECTS)
+    return legal_entity
+
+
+def _row(run: SyncRun, name: str) -> SyncRunObject:
+    return run.object_results.get(object_name=name)
+
+
+def test_missing_optional_fields_are_left_out_with_a_warning(make_attempt, legal_entity, sandbox):
+    entity = _entity(make_attempt, legal_entity, "fields-differ")
+    run = sync(entity, kind=SyncRun.Kind.FULL)
+
+    assert run.state == SyncRun.State.SUCCEEDED
+    employee, rates, vendor = (_row(run, n) for n in OBJECTS)
+    assert employee.warnings == [
+        "PERSONALINFO.CONTACTNAME is not available in this company; synced without it."
+    ]
+    assert rates.warnings == [
+        "FROM_CURRENCY is not available in this company; synced without it.",
+        "TO_CURRENCY is not available in this company; synced without it.",
+    ]
+    assert vendor.warnings == []
+    for name in OBJECTS:
+        assert live_keys(entity, name) == sandbox_keys(sandbox, "fields-differ", name)
+    # Without its contact's name an employee is named by its ID; the field is not stored.
+    item = ListItem.objects.filter(legal_entity=entity, object_name="EMPLOYEE").first()
+    assert item is not None
+    assert item.name == item.item_id
+    assert "PERSONALINFO.CONTACTNAME" not in item.fields
+    # The refused query and its retry are both counted.
+    assert employee.requests >= 2
+    report = sync_report(run)
+    assert [o["warnings"] for o in report["objects"] if o["object"] == "EMPLOYEE"] == [
+        employee.warnings
+    ]
+
+
+def test_partial_syncs_leave_the_learned_fields_out_from_the_start(
+    make_attempt, legal_entity, sandbox
+):
+    entity = _entity(make_attempt, legal_entity, "fields-differ")
+    full = sync(entity, kind=SyncRun.Kind.FULL)
+    profile = ApiSyncProfile.objects.get(legal_entity=entity)
+    assert profile.unavailable_fields == {
+        "EMPLOYEE": ["PERSONALINFO.CONTACTNAME"],
+        "EXCHANGERATE": ["FROM_CURRENCY", "TO_CURRENCY"],
+    }
+    sandbox.company("fields-differ").mutate(adds=1, changes=3, deletes=1, objects=["EMPLOYEE"])
+    company = sandbox.company("fields-differ")
+    failed_before, run_before = company.functions_failed, company.functions_run
+    run = sync(entity, kind=SyncRun.Kind.PARTIAL)
+    assert run.state == SyncRun.State.SUCCEEDED
+    employee = _row(run, "EMPLOYEE")
+    # Still said, but no request was refused: the partial sync asked without the field at once.
+    assert employee.warnings == _row(full, "EMPLOYEE").warnings
+    assert company.functions_failed == failed_before
+    assert company.functions_run > run_before
+    assert live_keys(entity, "EMPLOYEE") == sandbox_keys(sandbox, "fields-differ", "EMPLOYEE")
+
+
+def test_a_partial_sync_in_a_healthy_company_learns_nothing(make_attempt, legal_entity, sandbox):
+    entity = _entity(make_attempt, legal_entity, "healthy-top")
+    sync(entity, kind=SyncRun.Kind.FULL)
+    sync(entity, kind=SyncRun.Kind.PARTIAL)
+    assert ApiSyncProfile.objects.get(legal_entity=entity).unavailable_fields == {}
+
+
+def test_a_required_field_fails_the_object_naming_it_and_the_step(
+    make_attempt, legal_entity, sandbox
+):
+    entity = _entity(make_attempt, legal_entity, "key-field-hidden")
+    run = sync(entity, kind=SyncRun.Kind.FULL)
+
+    assert run.state == SyncRun.State.PARTIAL
+    vendor = _row(run, "VENDOR")
+    assert vendor.state == SyncRunObject.State.FAILED
+    assert "VENDORID of VENDOR cannot be queried in this company" in vendor.error
+    assert "step 3, Role and permissions" in vendor.error
+    assert _row(run, "EMPLOYEE").state == SyncRunObject.State.SUCCEEDED
+
+
+def test_the_healthy_company_syncs_every_field(make_attempt, legal_entity, sandbox):
+    entity = _entity(make_attempt, legal_entity, "healthy-top")
+    run = sync(entity, kind=SyncRun.Kind.FULL)
+    assert run.state == SyncRun.State.SUCCEEDED
+    assert all(not row.warnings for row in run.object_results.all())
+    item = ListItem.objects.filter(legal_entity=entity, object_name="EMPLOYEE").first()
+    assert item is not None
+    assert item.name != item.item_id
