@@ -37,6 +37,7 @@ __all__ = [
     "LegalEntityForm",
     "PreConnectionForm",
     "ProfileObjectsForm",
+    "RequestLimitForm",
     "SyncScheduleForm",
 ]
 
@@ -389,7 +390,7 @@ class ApiSyncProfileAdminForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = ApiSyncProfile
-        fields = ["legal_entity", "object_names", "enabled"]
+        fields = ["legal_entity", "object_names", "enabled", "max_concurrent_requests"]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -434,6 +435,17 @@ class ConsoleFilterForm(forms.Form):
             for name in ("q", "flag", "state", "step", "sort")
             if name not in self.errors
         }
+
+
+class RequestLimitForm(forms.Form):
+    """The company's concurrent-request limit, as customer success sets it."""
+
+    max_concurrent_requests = forms.IntegerField(
+        label="Concurrent requests to Intacct",
+        min_value=1,
+        max_value=20,
+        help_text="Intacct allows 2 per company unless the company bought a higher tier.",
+    )
 
 
 class ProfileObjectsForm(forms.Form):

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -524,6 +525,14 @@ class ApiSyncProfile(models.Model):
     # {"EMPLOYEE": ["PERSONALINFO.CONTACTNAME"]}. Partial syncs leave them out from the start;
     # a full sync asks for every field again (the company may have gained them).
     unavailable_fields = models.JSONField(default=dict, blank=True)
+    # Intacct's concurrent-request limit of the company (2 by default; a higher tier allows
+    # more): every worker and legal entity of the company shares it.
+    max_concurrent_requests = models.PositiveSmallIntegerField(
+        "concurrent requests",
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="Intacct's limit for the company: 2 unless it bought a higher tier.",
+    )
     enabled = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

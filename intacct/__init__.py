@@ -7,6 +7,7 @@ Where things live:
 
 - :mod:`intacct.client`: sessions, endpoint switching, concurrency, paging
   (``query_pages``, ``changed_pages``, ``read_by_query_pages``);
+- :mod:`intacct.limiter`: the company's concurrent-request limit, per process or in Redis;
 - :mod:`intacct.retry`: the retry policy (what is retried, backoff, jitter, ``Retry-After``);
 - :mod:`intacct.errors`: the exception tree, each error naming the guide step that fixes it;
 - :mod:`intacct.timestamps`: Intacct's date-time wire format, always UTC;
@@ -87,6 +88,14 @@ from .errors import (
     UnknownObjectError,
     UserNotActiveError,
 )
+from .limiter import (
+    PROCESS_LIMITER,
+    CompanyLimiter,
+    LimiterTimeout,
+    LocalLimiter,
+    RedisLimiter,
+    company_key,
+)
 from .permissions import PERMISSION_ROWS, UDD_ROW_KEY, PermissionRow, list_object_names, row_by_key
 from .protocol import Filter
 from .timestamps import format_datetime, parse_datetime, parse_user_datetime
@@ -101,6 +110,13 @@ __all__ = [  # noqa: RUF022 - grouped by topic, as the docstring lists them
     "RequestCount",
     "counting_requests",
     "validate_endpoint",
+    # the company's request limit, shared
+    "PROCESS_LIMITER",
+    "CompanyLimiter",
+    "LimiterTimeout",
+    "LocalLimiter",
+    "RedisLimiter",
+    "company_key",
     # timestamps
     "format_datetime",
     "parse_datetime",

@@ -54,8 +54,12 @@ from .errors import (
     SignInError,
     TransportError,
 )
+from .limiter import PROCESS_LIMITER, CompanyLimiter, LimiterTimeout, company_key
 from .retry import RetryPolicy, retry_after_seconds
 from .timestamps import format_datetime
+
+#: Seconds every request to a company waits after a 429 that named no Retry-After.
+DEFAULT_BACK_OFF = 1.0
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -144,21 +148,6 @@ def is_intacct_endpoint(url: str) -> bool:
     return bare == INTACCT_DOMAIN[1:] or bare.endswith(INTACCT_DOMAIN)
 
 
-# One limiter per company (and gateway host) for the whole process, shared by every client of that
-# company configured with the same limit.
-_limiters: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}
-_limiters_lock = threading.Lock()
-
-
-def _limiter_for(endpoint: str, company_id: str, size: int) -> threading.BoundedSemaphore:
-    key = ((urlsplit(endpoint).hostname or "").lower(), company_id.strip().lower(), size)
-    with _limiters_lock:
-        sem = _limiters.get(key)
-        if sem is None:
-            sem = _limiters[key] = threading.BoundedSemaphore(size)
-        return sem
-
-
 @dataclass
 class RequestCount:
     """HTTP requests sent inside one :func:`counting_requests` block."""
@@ -206,6 +195,7 @@ class IntacctClient:
         max_concurrency: int = 2,
         max_response_bytes: int = p.MAX_RESPONSE_BYTES,
         sleep: Callable[[float], None] = time.sleep,
+        limiter: CompanyLimiter | None = None,
     ) -> None:
         self.credentials = credentials
         self.allowed_hosts = tuple(allowed_hosts)
@@ -214,7 +204,10 @@ class IntacctClient:
         self.max_response_bytes = max_response_bytes
         self.max_concurrency = max(1, max_concurrency)
         self._sleep = sleep
-        self._limiter = _limiter_for(self.endpoint, credentials.company_id, self.max_concurrency)
+        # Every request takes one of the company's slots: this process's, or (a RedisLimiter)
+        # every process's.
+        self._limiter: CompanyLimiter = limiter if limiter is not None else PROCESS_LIMITER
+        self._limit_key = company_key(self.endpoint, credentials.company_id)
         self._http = httpx.Client(
             transport=transport,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
@@ -331,19 +324,36 @@ class IntacctClient:
     def _post(
         self, url: str, body: bytes, names: str, controlids: str, auth: p.Login | p.SessionAuth
     ) -> p.Response:
-        started = time.perf_counter()
-        with self._limiter:
+        try:
+            return self._post_in_slot(url, body, names, controlids, auth)
+        except RateLimitError as err:
+            # The company is over its limit: every request to it waits, not only this one.
+            self._limiter.back_off(self._limit_key, err.retry_after or DEFAULT_BACK_OFF)
+            raise
+
+    def _post_http(self, url: str, body: bytes, names: str) -> httpx.Response:
+        """One POST, inside one of the company's request slots."""
+        with self._limiter.slot(self._limit_key, self.max_concurrency):
             with self._count_lock:
                 self.round_trips += 1
                 counter = _request_counter.get()
                 if counter is not None:
                     counter.requests += 1
             try:
-                http = self._http.post(url, content=body)
+                return self._http.post(url, content=body)
             except httpx.TimeoutException:
                 raise RequestTimeout(f"Intacct did not answer in time ({names})") from None
             except httpx.HTTPError as exc:
                 raise TransportError(f"Could not reach Intacct: {type(exc).__name__}") from None
+
+    def _post_in_slot(
+        self, url: str, body: bytes, names: str, controlids: str, auth: p.Login | p.SessionAuth
+    ) -> p.Response:
+        started = time.perf_counter()
+        try:
+            http = self._post_http(url, body, names)
+        except LimiterTimeout as exc:
+            raise TransportError(f"Intacct's request limit stayed full: {exc}") from None
         elapsed = (time.perf_counter() - started) * 1000
         status = http.status_code
         content_type = http.headers.get("content-type", "").lower()

@@ -62,14 +62,21 @@ def change_api_sync_profile(
     object_names: list[str] | None,
     enabled: bool,
     actor: Any = None,
+    max_concurrent_requests: int | None = None,
 ) -> ApiSyncProfile:
     """Change an existing profile's objects (``None``: keep them) and whether it is enabled; the
     current attempt's API Sync Profile step follows (verified when enabled, pending when not)."""
-    previous = {"objects": list(profile.object_names), "enabled": profile.enabled}
+    previous = {
+        "objects": list(profile.object_names),
+        "enabled": profile.enabled,
+        "max_concurrent_requests": profile.max_concurrent_requests,
+    }
     now = timezone.now()
     values: dict[str, Any] = {"enabled": enabled, "updated_at": now}
     if object_names is not None:
         values["object_names"] = list(object_names)
+    if max_concurrent_requests is not None:
+        values["max_concurrent_requests"] = max_concurrent_requests
     ApiSyncProfile.objects.filter(pk=profile.pk).update(**values)
     _profile_step_follows(profile.legal_entity_id, enabled=enabled, now=now)
     profile.refresh_from_db()
@@ -80,6 +87,7 @@ def change_api_sync_profile(
         legal_entity,
         objects=profile.object_names,
         enabled=profile.enabled,
+        max_concurrent_requests=profile.max_concurrent_requests,
         previous=previous,
     )
     health.refresh_health(legal_entity.pk)

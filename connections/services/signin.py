@@ -7,12 +7,34 @@ Verification, the entity picker and SmartSync all get their client from :func:`c
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django.conf import settings
 
-from connections.models import ConnectionAttempt
-from intacct import Credentials, GuideNames, IntacctClient
+from connections.models import ApiSyncProfile, ConnectionAttempt
+from intacct import (
+    PROCESS_LIMITER,
+    CompanyLimiter,
+    Credentials,
+    GuideNames,
+    IntacctClient,
+    RedisLimiter,
+)
 
-__all__ = ["MAX_RETRIES", "TIMEOUT_SECONDS", "client_for", "guide_names"]
+__all__ = [
+    "DEFAULT_CONCURRENT_REQUESTS",
+    "MAX_RETRIES",
+    "TIMEOUT_SECONDS",
+    "client_for",
+    "company_limiter",
+    "guide_names",
+]
+
+#: Intacct's default: two concurrent requests per company.
+DEFAULT_CONCURRENT_REQUESTS = 2
+#: A request slot outlives a worker that died holding it by at most this long (seconds); a live
+#: worker renews its slots while their requests run.
+SLOT_LEASE_SECONDS = 15.0
 
 #: An interactive check: a person is waiting for the answer.
 TIMEOUT_SECONDS = 30.0
@@ -43,13 +65,32 @@ def client_for(
         user_password=attempt.password.reveal(),
         entity_id=entity.strip() or None,
     )
+    limit = (
+        ApiSyncProfile.objects.filter(legal_entity_id=attempt.legal_entity_id)
+        .values_list("max_concurrent_requests", flat=True)
+        .first()
+    )
     return IntacctClient(
         credentials,
         endpoint=attempt.endpoint,
         allowed_hosts=settings.INTACCT_ALLOWED_ENDPOINT_HOSTS,
         timeout=TIMEOUT_SECONDS if timeout is None else timeout,
         max_retries=MAX_RETRIES if max_retries is None else max_retries,
+        max_concurrency=limit or DEFAULT_CONCURRENT_REQUESTS,
+        limiter=company_limiter(),
     )
+
+
+def company_limiter() -> CompanyLimiter:
+    """Where the companies' request slots are held: in Redis when ``REDIS_URL`` is set (every
+    worker process and machine shares them), else in this process."""
+    url = settings.REDIS_URL
+    return _redis_limiter(url) if url else PROCESS_LIMITER
+
+
+@lru_cache(maxsize=4)
+def _redis_limiter(url: str) -> RedisLimiter:
+    return RedisLimiter.from_url(url, lease=SLOT_LEASE_SECONDS)
 
 
 def guide_names() -> GuideNames:

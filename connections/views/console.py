@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connections.charts import bar_chart, stacked_bar_chart
-from connections.forms import ConsoleFilterForm, ProfileObjectsForm
+from connections.forms import ConsoleFilterForm, ProfileObjectsForm, RequestLimitForm
 from connections.http import HtmxHttpRequest
 from connections.models import (
     ApiSyncProfile,
@@ -255,15 +255,23 @@ def entity(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     detail = console.entity_detail(legal_entity)
     now = timezone.now()
     attempt = next((a for a in detail.attempts if a.is_current), None)
+    profile = profile_of(legal_entity)
     context = {
         "detail": detail,
         "legal_entity": legal_entity,
         "attempt": attempt,
-        "profile": profile_of(legal_entity),
+        "profile": profile,
         "now": now,
         "stuck": console.is_stuck(detail.health, now=now),
         "links": [(link, link.status(now)) for link in detail.links],
-        "actions": _available_actions(detail, profile_of(legal_entity), now),
+        "actions": _available_actions(detail, profile, now),
+        "limit_form": RequestLimitForm(
+            initial={
+                "max_concurrent_requests": profile.max_concurrent_requests
+                if profile is not None
+                else 2
+            }
+        ),
         "section": "overview",
     }
     return render(request, "connections/console/entity.html", context)
@@ -280,6 +288,7 @@ def _available_actions(
         "enable_profile": profile is None or profile.enabled,
         "disable_profile": profile is None or not profile.enabled,
         "full_sync": profile is None or not profile.enabled,
+        "request_limit": True,  # a form of its own beside the profile
         "partial_sync": profile is None or not profile.enabled,
         "revoke_links": not any(
             link.status(now) == HandoffLink.Status.USABLE for link in detail.links
@@ -300,6 +309,7 @@ ACTIONS: dict[str, tuple[str, bool]] = {
     "pause_schedule": ("Pause the schedule", True),
     "resume_schedule": ("Resume the schedule", False),
     "revoke_links": ("Revoke every active hand-off link", True),
+    "request_limit": ("Set the request limit", False),
     "disable_profile": ("Disable the API Sync Profile", True),
     "enable_profile": ("Enable the API Sync Profile", False),
 }
@@ -373,6 +383,20 @@ def _perform(request: HtmxHttpRequest, legal_entity: LegalEntity, action: str) -
             messages.ERROR,
             "This legal entity has no API Sync Profile; create it from the queue.",
         )
+    if action == "request_limit":
+        form = RequestLimitForm(request.POST)
+        if not form.is_valid():
+            errors = [str(e) for e in form.errors["max_concurrent_requests"]]
+            return messages.ERROR, f"Concurrent requests: {' '.join(errors)}"
+        limit = form.cleaned_data["max_concurrent_requests"]
+        change_api_sync_profile(
+            profile,
+            object_names=None,
+            enabled=profile.enabled,
+            actor=user,
+            max_concurrent_requests=limit,
+        )
+        return messages.SUCCESS, f"Up to {limit} concurrent requests to the company."
     enabled = action == "enable_profile"
     change_api_sync_profile(profile, object_names=None, enabled=enabled, actor=user)
     return messages.SUCCESS, "Profile enabled." if enabled else "Profile disabled."

@@ -312,11 +312,16 @@ class Gateway:
             if fault is not None:
                 self._sleep()
                 return fault
-            limit = sandbox.max_concurrent
+            limit = (
+                company.max_concurrent or company.scenario.max_concurrent or sandbox.max_concurrent
+            )
             with company.lock:
                 busy = bool(limit) and company.in_flight >= limit
-                if not busy:
+                if busy:
+                    company.refused_busy += 1
+                else:
                     company.in_flight += 1
+                    company.peak_in_flight = max(company.peak_in_flight, company.in_flight)
             if busy:
                 self._sleep()
                 return _control_failure(echo, [E.rate_limited()], 429)

@@ -92,6 +92,9 @@ class Scenario:
     #: fields cannot be queried", ``readByQuery`` with "Invalid fields list", and ``lookup`` /
     #: ``inspect`` leave them out.
     missing_fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: Requests the company may have in flight over all its connections (Intacct's default tier:
+    #: 2); more get HTTP 429 GW-0010. ``None``: the sandbox's ``max_concurrent``.
+    max_concurrent: int | None = None
 
     @property
     def company_id(self) -> str:
@@ -185,6 +188,11 @@ def _scenarios() -> dict[str, Scenario]:
             "key_field_hidden",
             "Vendors whose VENDORID field-level permissions hide from the API user.",
             missing_fields=(("VENDOR", ("VENDORID",)),),
+        ),
+        Scenario(
+            "two_requests_at_a_time",
+            "Intacct's default tier, enforced: a third concurrent request gets HTTP 429 GW-0010.",
+            max_concurrent=2,
         ),
         Scenario(
             "rate_limited",

@@ -827,6 +827,12 @@ class Company:
         #: the ones that failed.
         self.functions_run = 0
         self.functions_failed = 0
+        #: This company's own concurrent-request limit (``None``: the sandbox's
+        #: ``max_concurrent``), counted over every connection to it; and how many requests it
+        #: refused with 429 for being over it, and the most it had in flight at once.
+        self.max_concurrent: int | None = None
+        self.refused_busy = 0
+        self.peak_in_flight = 0
         self.rng = random.Random(f"{seed}:{company_id}")
         self._mutations = 0
 
@@ -972,6 +978,8 @@ class Company:
             self.tables.clear()
             self.request_count = 0
             self.functions_run = self.functions_failed = 0
+            self.max_concurrent = None
+            self.refused_busy = self.peak_in_flight = 0
             self.rng = random.Random(f"{self.seed}:{self.company_id}")
 
     def visibility(self, odef: ObjectDef, location_id: str, showprivate: bool) -> Node | None:

@@ -497,3 +497,20 @@ def test_customer_admins_see_the_alert_banner(client, legal_entity, system_admin
     outsider = MembershipFactory(organization=OrganizationFactory()).user
     client.force_login(outsider)
     assert "re-verification failed" not in client.get(reverse("connections:home")).text
+
+
+def test_customer_success_sets_the_companys_request_limit(
+    cs_client, cs_user, legal_entity, verified
+):
+    profile, _ = create_api_sync_profile(legal_entity, object_names=["VENDOR"])
+    url = reverse("console:entity_action", args=[legal_entity.public_id, "request_limit"])
+    page = cs_client.post(url, {"max_concurrent_requests": "0"}, follow=True)
+    assert "Concurrent requests: Ensure this value is greater than or equal to 1." in page.text
+    profile.refresh_from_db()
+    assert profile.max_concurrent_requests == 2
+    page = cs_client.post(url, {"max_concurrent_requests": "4"}, follow=True)
+    assert "Up to 4 concurrent requests to the company." in page.text
+    profile.refresh_from_db()
+    assert profile.max_concurrent_requests == 4
+    event = AuditEvent.objects.filter(action="api_sync_profile.changed").latest("at")
+    assert (event.actor, event.detail["max_concurrent_requests"]) == (cs_user, 4)

@@ -414,7 +414,12 @@ def test_admin_and_command_line_create_the_same_profile(staff_client, organizati
     call_command("connection", "profile", str(by_command.public_id), stdout=StringIO())
     staff_client.post(
         reverse("admin:connections_apisyncprofile_add"),
-        {"legal_entity": by_add_form.pk, "object_names": "", "enabled": "on"},
+        {
+            "legal_entity": by_add_form.pk,
+            "object_names": "",
+            "enabled": "on",
+            "max_concurrent_requests": "2",
+        },
     )
 
     profiles = {
@@ -612,6 +617,7 @@ def test_demo_data_builds_the_demo_organization():
         "Demo UK (missing permission)": "missing-permissions",
         "Demo CA (sender not authorized)": "sender-not-authorized",
         "Demo AU (no custom field)": "no-custom-field",
+        "Demo DE (fields differ)": "fields-differ",
     }
     for attempt in attempts.values():
         assert attempt.state == ConnectionAttempt.State.DRAFT
