@@ -208,6 +208,8 @@ def build(count: int, rnd: random.Random) -> str:
                     state=rnd.choice(["succeeded"] * 6 + ["partial", "failed"]),
                     started_at=started,
                     finished_at=started + timedelta(seconds=rnd.randrange(2, 600)),
+                    requests=rnd.randrange(3, 60),
+                    transactions=rnd.randrange(3, 60),
                 )
             )
     SyncRun.objects.bulk_create(syncs, batch_size=5000)

@@ -751,6 +751,9 @@ class SyncRun(models.Model):
         related_name="+",
     )
     error = models.TextField(blank=True)
+    # The whole run's HTTP requests and functions (API transactions), sign-in included.
+    requests = models.PositiveIntegerField(default=0)
+    transactions = models.PositiveIntegerField("API transactions", default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     # Set while running, at most every few seconds: a run whose worker stopped goes quiet.
@@ -793,6 +796,8 @@ class SyncRunObject(models.Model):
     state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
     pages = models.PositiveIntegerField(default=0)
     requests = models.PositiveIntegerField(default=0)
+    # Functions sent for this object: Intacct bills each as an API transaction.
+    transactions = models.PositiveIntegerField("API transactions", default=0)
     fetched = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)

@@ -150,9 +150,12 @@ def is_intacct_endpoint(url: str) -> bool:
 
 @dataclass
 class RequestCount:
-    """HTTP requests sent inside one :func:`counting_requests` block."""
+    """HTTP requests sent inside one :func:`counting_requests` block, and the functions they
+    carried: each function is one billed API transaction in Intacct (a retried request is sent,
+    and counted, again)."""
 
     requests: int = 0
+    functions: int = 0
 
 
 _request_counter: contextvars.ContextVar[RequestCount | None] = contextvars.ContextVar(
@@ -222,6 +225,8 @@ class IntacctClient:
         self._session_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self.round_trips = 0
+        #: Functions sent (API transactions, as Intacct bills them).
+        self.functions_sent = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -318,27 +323,37 @@ class IntacctClient:
                 type(state.outcome.exception()).__name__ if state.outcome else "?",
             ),
         )
-        response: p.Response = retrying(self._post, url, body, names, controlids, auth)
+        response: p.Response = retrying(
+            self._post, url, body, names, controlids, auth, len(functions)
+        )
         return response
 
     def _post(
-        self, url: str, body: bytes, names: str, controlids: str, auth: p.Login | p.SessionAuth
+        self,
+        url: str,
+        body: bytes,
+        names: str,
+        controlids: str,
+        auth: p.Login | p.SessionAuth,
+        functions: int = 1,
     ) -> p.Response:
         try:
-            return self._post_in_slot(url, body, names, controlids, auth)
+            return self._post_in_slot(url, body, names, controlids, auth, functions)
         except RateLimitError as err:
             # The company is over its limit: every request to it waits, not only this one.
             self._limiter.back_off(self._limit_key, err.retry_after or DEFAULT_BACK_OFF)
             raise
 
-    def _post_http(self, url: str, body: bytes, names: str) -> httpx.Response:
-        """One POST, inside one of the company's request slots."""
+    def _post_http(self, url: str, body: bytes, names: str, functions: int) -> httpx.Response:
+        """One POST of ``functions`` functions, inside one of the company's request slots."""
         with self._limiter.slot(self._limit_key, self.max_concurrency):
             with self._count_lock:
                 self.round_trips += 1
+                self.functions_sent += functions
                 counter = _request_counter.get()
                 if counter is not None:
                     counter.requests += 1
+                    counter.functions += functions
             try:
                 return self._http.post(url, content=body)
             except httpx.TimeoutException:
@@ -347,11 +362,17 @@ class IntacctClient:
                 raise TransportError(f"Could not reach Intacct: {type(exc).__name__}") from None
 
     def _post_in_slot(
-        self, url: str, body: bytes, names: str, controlids: str, auth: p.Login | p.SessionAuth
+        self,
+        url: str,
+        body: bytes,
+        names: str,
+        controlids: str,
+        auth: p.Login | p.SessionAuth,
+        functions: int,
     ) -> p.Response:
         started = time.perf_counter()
         try:
-            http = self._post_http(url, body, names)
+            http = self._post_http(url, body, names, functions)
         except LimiterTimeout as exc:
             raise TransportError(f"Intacct's request limit stayed full: {exc}") from None
         elapsed = (time.perf_counter() - started) * 1000

@@ -299,7 +299,7 @@ class SyncDay:
 def sync_health(*, now: datetime, days: int = 30) -> list[SyncDay]:
     """The last ``days`` days (oldest first, every day present): finished runs per day by
     outcome, their duration's median and 95th percentile, and the API transactions they sent
-    (requests). Three queries."""
+    (functions, each a billed API transaction). Three queries."""
     today = now.date()
     first = today - timedelta(days=days - 1)
     result = {first + timedelta(days=i): SyncDay(first + timedelta(days=i)) for i in range(days)}
@@ -340,10 +340,8 @@ def sync_health(*, now: datetime, days: int = 30) -> list[SyncDay]:
                 result[day].p50_seconds = statistics.median(values)
                 result[day].p95_seconds = _percentile(values, 0.95)
     for day, total in (
-        SyncRunObject.objects.filter(run__in=runs.values("pk"))
-        .annotate(day=TruncDate("run__finished_at"))
-        .values_list("day")
-        .annotate(total=Sum("requests"))
+        runs.values_list("day")
+        .annotate(total=Sum("transactions"))
         .order_by()
         .values_list("day", "total")
     ):

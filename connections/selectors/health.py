@@ -113,9 +113,7 @@ def health_facts(legal_entity: LegalEntity, *, now: datetime) -> HealthFacts:
         .first()
     )
     totals = (
-        last_sync.object_results.aggregate(records=Sum("fetched"), requests=Sum("requests"))
-        if last_sync is not None
-        else {}
+        last_sync.object_results.aggregate(records=Sum("fetched")) if last_sync is not None else {}
     )
     profile = ApiSyncProfile.objects.filter(legal_entity=legal_entity).first()
     verified = attempt is not None and attempt.state == ConnectionAttempt.State.VERIFIED
@@ -131,7 +129,7 @@ def health_facts(legal_entity: LegalEntity, *, now: datetime) -> HealthFacts:
         permission_drift=drift,
         last_sync=last_sync,
         last_sync_records=totals.get("records") or 0,
-        last_sync_transactions=totals.get("requests") or 0,
+        last_sync_transactions=last_sync.transactions if last_sync is not None else 0,
         sync_failing=sync_failures_in_a_row(legal_entity) >= SYNC_FAILING_AFTER,
         scheduled_failures=sync_failures_in_a_row(legal_entity, trigger=SyncRun.Trigger.SCHEDULE),
         waiting_for_profile=verified and ApiSyncProfile.status_of(profile) != "ready",

@@ -1,9 +1,10 @@
 """Reads of the Sync Schedule: the crontab a schedule means (its main sync, and the weekly full
-sync beside it) and when it next starts a sync."""
+sync beside it), when it next starts a sync, and what it costs a month in API transactions."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from celery.schedules import crontab
@@ -12,7 +13,16 @@ from django_celery_beat.tzcrontab import TzAwareCrontab
 
 from connections.models import LegalEntity, SyncSchedule
 
-__all__ = ["CRON_PARTS", "crontab_fields", "next_sync_at", "parse_cron", "weekly_full_fields"]
+__all__ = [
+    "CRON_PARTS",
+    "Projection",
+    "crontab_fields",
+    "firings",
+    "next_sync_at",
+    "parse_cron",
+    "projected_transactions",
+    "weekly_full_fields",
+]
 
 CRON_PARTS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 
@@ -78,3 +88,79 @@ def next_sync_at(legal_entity: LegalEntity, *, now: datetime) -> datetime | None
         for fields in crontabs
     )
     return next_at
+
+
+#: The projection's horizon: a month of 30 days.
+MONTH = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """What the schedule costs in a month: runs of each kind and the API transactions they send
+    (each kind's figure the average of its last runs; ``None`` before one ran)."""
+
+    runs: int
+    per_run: float | None
+    full_runs: int
+    per_full_run: float | None
+
+    @property
+    def total(self) -> int | None:
+        if self.per_run is None or (self.full_runs and self.per_full_run is None):
+            return None
+        return round(self.runs * self.per_run + self.full_runs * (self.per_full_run or 0))
+
+
+def firings(fields: dict[str, str], tz: ZoneInfo, start: datetime, until: datetime) -> int:
+    """How many times the crontab ``fields`` fires in ``[start, until)``, in ``tz``'s local
+    time (Celery's crontab sets: minutes, hours, days of the week, month and year)."""
+    cron = crontab(**fields)
+    count = 0
+    first = start.astimezone(tz).date()
+    for offset in range((until - start).days + 2):
+        day = first + timedelta(days=offset)
+        if (
+            day.month not in cron.month_of_year
+            or day.day not in cron.day_of_month
+            or day.isoweekday() % 7 not in cron.day_of_week  # cron's Sunday is 0
+        ):
+            continue
+        for hour in cron.hour:
+            for minute in cron.minute:
+                at = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
+                if start <= at < until:
+                    count += 1
+    return count
+
+
+def projected_transactions(
+    legal_entity: LegalEntity, schedule: SyncSchedule | None, *, now: datetime, sample: int = 5
+) -> Projection | None:
+    """The API transactions ``schedule`` would send in 30 days, from the entity's last
+    ``sample`` finished runs of each kind; ``None`` without an enabled schedule."""
+    from connections.models import SyncRun
+
+    if schedule is None or not schedule.enabled:
+        return None
+    tz = ZoneInfo(str(schedule.timezone))
+    runs = firings(crontab_fields(schedule), tz, now, now + MONTH)
+    full_runs = (
+        firings(weekly_full_fields(schedule), tz, now, now + MONTH)
+        if schedule.weekly_full and schedule.kind != SyncRun.Kind.FULL
+        else 0
+    )
+
+    def average(kind: str) -> float | None:
+        figures = list(
+            SyncRun.objects.filter(legal_entity=legal_entity, kind=kind, state__in=SyncRun.FINISHED)
+            .order_by("-created_at", "-pk")
+            .values_list("transactions", flat=True)[:sample]
+        )
+        return sum(figures) / len(figures) if figures else None
+
+    return Projection(
+        runs=runs,
+        per_run=average(schedule.kind),
+        full_runs=full_runs,
+        per_full_run=average(SyncRun.Kind.FULL) if full_runs else None,
+    )

@@ -156,6 +156,8 @@ def sync_report(run: SyncRun) -> dict[str, Any]:
         "kind": run.kind,
         "state": run.state,
         "error": run.error,
+        "requests": run.requests,
+        "transactions": run.transactions,
         "objects": [
             {
                 "object": row.object_name,
@@ -166,6 +168,7 @@ def sync_report(run: SyncRun) -> dict[str, Any]:
                 "unchanged": row.unchanged,
                 "deleted": row.deleted,
                 "requests": row.requests,
+                "transactions": row.transactions,
                 "error": row.error,
                 "warnings": list(row.warnings),
             }

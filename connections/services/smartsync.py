@@ -287,7 +287,12 @@ def perform_sync(run_id: int) -> SyncRun | None:
                 obj, missing = _without_known(list_object(name), known)
                 objects.append(obj)
                 left_out[obj.name] = missing
-            outcomes = _sync_objects(run, client, objects, show_private, left_out)
+            try:
+                outcomes = _sync_objects(run, client, objects, show_private, left_out)
+            finally:
+                SyncRun.objects.filter(pk=run.pk).update(
+                    requests=client.round_trips, transactions=client.functions_sent
+                )
             failed = outcomes.count(False)
     except IntacctError as exc:
         logger.warning("sync run %s failed: %s", run.pk, type(exc).__name__)
@@ -418,6 +423,7 @@ def _sync_object_row(
         SyncRunObject.objects.filter(pk=row.pk).update(
             pages=stats.pages,
             requests=sent.requests,
+            transactions=sent.functions,
             fetched=stats.fetched,
             total=stats.total,
             created=stats.created,

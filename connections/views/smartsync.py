@@ -12,6 +12,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
@@ -21,6 +22,7 @@ from connections.http import HtmxHttpRequest
 from connections.models import ApiSyncProfile, LegalEntity, Step, SyncRun, SyncSchedule
 from connections.selectors.connections import current_attempt
 from connections.selectors.profiles import profile_of
+from connections.selectors.schedules import projected_transactions
 from connections.selectors.smartsync import run_objects, sync_history
 from connections.services.schedules import save_schedule
 from connections.services.smartsync import start_sync
@@ -214,6 +216,7 @@ def _context(
         if instance is not None and instance.enabled and not active
         else "",
         "schedule_form": SyncScheduleForm(instance=instance),
+        "projection": projected_transactions(legal_entity, instance, now=timezone.now()),
         "can_sync": ready and not active,
         "sync_finished_event": SYNC_FINISHED,
     }

@@ -41,6 +41,7 @@ HISTORY_COLUMNS = [
     "Created",
     "Updated",
     "Deleted",
+    "API transactions",
     "Errors",
 ]
 

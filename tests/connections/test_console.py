@@ -464,13 +464,13 @@ def test_funnel_counts_and_medians(cs_client, organization):
 def test_sync_health_by_day(cs_client, legal_entity):
     now = timezone.now()
     for seconds, state in ((10, "succeeded"), (30, "succeeded"), (50, "failed")):
-        run = SyncRunFactory(
+        SyncRunFactory(
             legal_entity=legal_entity,
             state=state,
             started_at=now - timedelta(seconds=seconds),
             finished_at=now,
+            transactions=4,
         )
-        SyncRunObjectFactory(run=run, requests=4)
     text = cs_client.get(reverse("console:sync_health")).text
     today = re.search(
         rf'<time datetime="{now:%Y-%m-%d}">[^<]*</time></th>(.*?)</tr>', text, re.DOTALL

@@ -125,9 +125,9 @@ def test_sync_failing_is_the_last_two_finished_runs(legal_entity, runs, failing)
 
 
 def test_last_sync_figures(legal_entity):
-    run = SyncRunFactory(legal_entity=legal_entity)
-    SyncRunObjectFactory(run=run, object_name="VENDOR", fetched=120, requests=3)
-    SyncRunObjectFactory(run=run, object_name="GLACCOUNT", fetched=30, requests=1)
+    run = SyncRunFactory(legal_entity=legal_entity, transactions=4)
+    SyncRunObjectFactory(run=run, object_name="VENDOR", fetched=120, transactions=3)
+    SyncRunObjectFactory(run=run, object_name="GLACCOUNT", fetched=30, transactions=1)
     health = refresh_health(legal_entity.pk)
     assert (health.last_sync, health.last_sync_records, health.last_sync_transactions) == (
         run,

@@ -1,0 +1,73 @@
+"""What a sync costs: every function sent is an API transaction Intacct bills; the run and each
+object count them (checked against what the sandbox company ran), and the schedule form projects a
+month of them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from connections.models import ApiSyncProfile, SyncRun
+from connections.selectors.schedules import projected_transactions
+from connections.services.schedules import save_schedule
+from tests.connections.test_smartsync import sync
+
+pytestmark = pytest.mark.django_db
+
+OBJECTS = ["VENDOR", "CLASS", "DEPARTMENT"]
+
+
+@pytest.fixture
+def healthy(make_attempt, legal_entity):
+    make_attempt("healthy-top")
+    ApiSyncProfile.objects.create(legal_entity=legal_entity, object_names=OBJECTS)
+    return legal_entity
+
+
+def test_a_run_counts_the_functions_the_company_ran(healthy, sandbox):
+    company = sandbox.company("healthy-top")
+    for kind in (SyncRun.Kind.FULL, SyncRun.Kind.PARTIAL):
+        before = company.functions_run
+        run = sync(healthy, kind=kind)
+        assert run.state == SyncRun.State.SUCCEEDED
+        assert run.transactions == company.functions_run - before > 0
+        objects = sum(row.transactions for row in run.object_results.all())
+        # Every function is some object's (the sign-in is the first object's).
+        assert objects == run.transactions
+        assert run.requests >= len(OBJECTS)
+
+
+def test_the_schedule_projects_a_month_of_transactions(healthy, sandbox):
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)  # a Monday
+    assert projected_transactions(healthy, None, now=now) is None
+    schedule = save_schedule(
+        healthy,
+        {"frequency": "hourly", "kind": "partial", "weekly_full": True, "weekly_full_weekday": 0},
+        None,
+    )
+    before = projected_transactions(healthy, schedule, now=now)
+    assert before is not None
+    assert (before.runs, before.full_runs, before.total) == (720, 4, None)  # no run yet
+    full = sync(healthy, kind=SyncRun.Kind.FULL)
+    partial = sync(healthy, kind=SyncRun.Kind.PARTIAL)
+    after = projected_transactions(healthy, schedule, now=now)
+    assert after is not None
+    assert after.total == 720 * partial.transactions + 4 * full.transactions
+    daily = save_schedule(healthy, {"frequency": "daily", "weekly_full": False}, None)
+    projection = projected_transactions(healthy, daily, now=now)
+    assert projection is not None
+    assert (projection.runs, projection.full_runs) == (30, 0)
+    paused = save_schedule(healthy, {"enabled": False}, None)
+    assert projected_transactions(healthy, paused, now=now) is None
+
+
+def test_the_smartsync_page_shows_the_projection(client, system_admin, healthy, sandbox):
+    from django.urls import reverse
+
+    save_schedule(healthy, {"frequency": "daily"}, None)
+    sync(healthy, kind=SyncRun.Kind.FULL)
+    client.force_login(system_admin)
+    text = client.get(reverse("connections:smartsync", args=[healthy.public_id])).text
+    assert "API transactions a month" in text
+    assert "30 partial syncs" in text
