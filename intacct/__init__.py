@@ -48,9 +48,11 @@ from .checks import (
 )
 from .client import (
     DEFAULT_ENDPOINT,
+    MAX_FUNCTIONS_PER_REQUEST,
     Credentials,
     IntacctClient,
     Page,
+    QuerySpec,
     RequestCount,
     counting_requests,
     validate_endpoint,
@@ -106,7 +108,9 @@ __all__ = [  # noqa: RUF022 - grouped by topic, as the docstring lists them
     "Credentials",
     "Filter",
     "IntacctClient",
+    "MAX_FUNCTIONS_PER_REQUEST",
     "Page",
+    "QuerySpec",
     "RequestCount",
     "counting_requests",
     "validate_endpoint",

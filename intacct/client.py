@@ -63,9 +63,11 @@ DEFAULT_BACK_OFF = 1.0
 
 __all__ = [
     "DEFAULT_ENDPOINT",
+    "MAX_FUNCTIONS_PER_REQUEST",
     "Credentials",
     "IntacctClient",
     "Page",
+    "QuerySpec",
     "is_intacct_endpoint",
     "validate_endpoint",
 ]
@@ -94,6 +96,62 @@ class Credentials:
         """The login block; ``entity_id=False`` signs in at top level whatever was configured."""
         entity = self.entity_id if entity_id is True else (entity_id or None)
         return p.Login(self.user_id, self.company_id, self.user_password, entity)
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """One ``query`` whose first page :meth:`IntacctClient.first_pages` fetches in a batch."""
+
+    object_name: str
+    fields: tuple[str, ...]
+    filter: p.Filter | None = None
+    page_size: int = p.MAX_QUERY_PAGE
+    show_private: bool = False
+
+    @classmethod
+    def changed(
+        cls,
+        object_name: str,
+        fields: Sequence[str],
+        since: datetime,
+        *,
+        modified_field: str = "WHENMODIFIED",
+        created_field: str = "WHENCREATED",
+        page_size: int = p.MAX_QUERY_PAGE,
+        show_private: bool = False,
+    ) -> QuerySpec:
+        """The records modified or created after ``since`` (see :meth:`IntacctClient.changed_pages`)."""
+        return cls(
+            object_name,
+            tuple(fields),
+            changed_filter(since, modified_field, created_field),
+            page_size,
+            show_private,
+        )
+
+    def function(self, offset: int) -> p.Function:
+        return p.query(
+            self.object_name,
+            self.fields,
+            filter=self.filter,
+            page_size=self.page_size,
+            offset=offset,
+            show_private=self.show_private,
+        )
+
+
+def changed_filter(since: datetime, modified_field: str, created_field: str) -> p.Filter:
+    """``modified_field > since OR created_field > since`` (``since`` in UTC)."""
+    after = format_datetime(since)
+    return p.Filter.any(
+        p.Filter.cond("greaterthan", modified_field, after),
+        p.Filter.cond("greaterthan", created_field, after),
+    )
+
+
+#: Functions sent together by :meth:`IntacctClient.first_pages`. The gateway takes many functions
+#: in one request's content; how many is not documented, so the batch stays modest.
+MAX_FUNCTIONS_PER_REQUEST = 50
 
 
 @dataclass
@@ -429,8 +487,10 @@ class IntacctClient:
         order_by: Sequence[tuple[str, bool]] = (),
         page_size: int = p.MAX_QUERY_PAGE,
         show_private: bool = False,
+        first: Page | None = None,
     ) -> Iterator[Page]:
-        """Every page of a ``query``, in order, by offset.
+        """Every page of a ``query``, in order, by offset (``first``: its first page, already
+        fetched by :meth:`first_pages`).
 
         Up to ``max_concurrency`` pages are fetched ahead while the caller works on the current
         one.  Offset paging cannot see records inserted before the current offset while it runs;
@@ -449,7 +509,7 @@ class IntacctClient:
             )
             return Page.of(self.call(fn), offset)
 
-        yield from _offset_pages(fetch, self.max_concurrency)
+        yield from _offset_pages(fetch, self.max_concurrency, first=first)
 
     def changed_pages(
         self,
@@ -461,20 +521,37 @@ class IntacctClient:
         created_field: str = "WHENCREATED",
         show_private: bool = False,
         page_size: int = p.MAX_QUERY_PAGE,
+        first: Page | None = None,
     ) -> Iterator[Page]:
         """Every page of the records modified or created after ``since``, as :meth:`query_pages`.
 
         The filter is ``modified_field > since OR created_field > since``, with ``since`` in UTC
         (a naive value is taken as UTC).  A record whose timestamps are empty is not seen.
         """
-        after = format_datetime(since)
-        changed = p.Filter.any(
-            p.Filter.cond("greaterthan", modified_field, after),
-            p.Filter.cond("greaterthan", created_field, after),
-        )
+        changed = changed_filter(since, modified_field, created_field)
         yield from self.query_pages(
-            object_name, fields, filter=changed, page_size=page_size, show_private=show_private
+            object_name,
+            fields,
+            filter=changed,
+            page_size=page_size,
+            show_private=show_private,
+            first=first,
         )
+
+    def first_pages(self, specs: Sequence[QuerySpec]) -> list[Page | IntacctError]:
+        """The first page of each query, sent :data:`MAX_FUNCTIONS_PER_REQUEST` functions to a
+        request (one round trip for a whole partial sync of small lists); a query the gateway
+        refused is its error, in its place. A request-level failure raises."""
+        out: list[Page | IntacctError] = []
+        for start in range(0, len(specs), MAX_FUNCTIONS_PER_REQUEST):
+            batch = specs[start : start + MAX_FUNCTIONS_PER_REQUEST]
+            functions = [spec.function(0) for spec in batch]
+            response = self.send(functions)
+            for fn in functions:
+                result = response.result_for(fn.controlid)
+                error = result.error()
+                out.append(error if error is not None else Page.of(result, 0))
+        return out
 
     def read_by_query_pages(
         self,
@@ -557,11 +634,14 @@ def _raise_http(status: int, retry_after: float | None) -> NoReturn:
     raise TransportError(f"Intacct answered HTTP {status}", status_code=status)
 
 
-def _offset_pages(fetch: Callable[[int], Page], window: int) -> Iterator[Page]:
-    """Yield offset pages in order with up to ``window`` requests in flight."""
+def _offset_pages(
+    fetch: Callable[[int], Page], window: int, *, first: Page | None = None
+) -> Iterator[Page]:
+    """Yield offset pages in order with up to ``window`` requests in flight (starting from
+    ``first`` when it was fetched already)."""
     pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="intacct-page")
     try:
-        first = fetch(0)
+        first = first if first is not None else fetch(0)
         stride = first.count
         end = stride + first.numremaining  # where the set ends, as far as we know
         pending: deque[Future[Page]] = deque()

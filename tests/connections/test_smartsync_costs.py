@@ -33,9 +33,11 @@ def test_a_run_counts_the_functions_the_company_ran(healthy, sandbox):
         assert run.state == SyncRun.State.SUCCEEDED
         assert run.transactions == company.functions_run - before > 0
         objects = sum(row.transactions for row in run.object_results.all())
-        # Every function is some object's (the sign-in is the first object's).
-        assert objects == run.transactions
-        assert run.requests >= len(OBJECTS)
+        # Every function is some object's, but the sign-in: in a full sync it is the first
+        # object's; a partial sync signs in for the batch of every object's first pages.
+        sign_in = 0 if kind == SyncRun.Kind.FULL else 1
+        assert objects == run.transactions - sign_in
+        assert run.requests >= (len(OBJECTS) if kind == SyncRun.Kind.FULL else 2)
 
 
 def test_the_schedule_projects_a_month_of_transactions(healthy, sandbox):
@@ -71,3 +73,17 @@ def test_the_smartsync_page_shows_the_projection(client, system_admin, healthy, 
     text = client.get(reverse("connections:smartsync", args=[healthy.public_id])).text
     assert "API transactions a month" in text
     assert "30 partial syncs" in text
+
+
+def test_a_partial_sync_starts_every_object_in_one_request(healthy, sandbox):
+    sync(healthy, kind=SyncRun.Kind.FULL)
+    company = sandbox.company("healthy-top")
+    company.mutate(changes=2, objects=["VENDOR"], seed=3)
+    run = sync(healthy, kind=SyncRun.Kind.PARTIAL)
+    assert run.state == SyncRun.State.SUCCEEDED
+    # Sign-in, then one request with every object's changes and keys (the sandbox's 20 records
+    # a list fit one page each), and nothing else.
+    assert run.requests == 2
+    assert run.transactions == 1 + 2 * len(OBJECTS)
+    vendor = run.object_results.get(object_name="VENDOR")
+    assert vendor.updated == 2
