@@ -107,3 +107,26 @@ def test_the_healthy_company_syncs_every_field(make_attempt, legal_entity, sandb
     item = ListItem.objects.filter(legal_entity=entity, object_name="EMPLOYEE").first()
     assert item is not None
     assert item.name != item.item_id
+
+
+def test_the_warnings_are_on_the_smartsync_page_and_the_console(
+    client, make_attempt, legal_entity, system_admin, sandbox
+):
+    from django.contrib.auth.models import Group
+    from django.urls import reverse
+
+    from connections.models import CUSTOMER_SUCCESS_GROUP
+    from tests.factories import UserFactory
+
+    entity = _entity(make_attempt, legal_entity, "fields-differ")
+    sync(entity, kind=SyncRun.Kind.FULL)
+    warning = "PERSONALINFO.CONTACTNAME is not available in this company; synced without it."
+    client.force_login(system_admin)
+    page = client.get(reverse("connections:smartsync", args=[entity.public_id])).text
+    assert warning in page
+    staff = UserFactory(username="cs", is_staff=True)
+    staff.groups.add(Group.objects.get(name=CUSTOMER_SUCCESS_GROUP))
+    client.force_login(staff)
+    console = client.get(reverse("console:entity", args=[entity.public_id])).text
+    assert warning in console
+    assert "Fields this company does not have" in console
