@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -171,6 +171,11 @@ class RedisLimiter:
         self._held_lock = threading.Lock()
         self._held: dict[str, str] = {}  # token → its sorted set
         self._renewer: threading.Thread | None = None
+        # While Redis is unreachable: this process's slots, so requests still go out, limited.
+        self._fallback = LocalLimiter(acquire_timeout=acquire_timeout)
+        import redis as redis_module
+
+        self._redis_errors: tuple[type[BaseException], ...] = (redis_module.RedisError, OSError)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisLimiter:
@@ -183,6 +188,29 @@ class RedisLimiter:
 
     @contextmanager
     def slot(self, key: str, limit: int) -> Iterator[None]:
+        """A slot held in Redis; while Redis cannot be reached, one of this process's instead
+        (the limit then holds per process only, and a warning says so)."""
+        try:
+            acquired = self._take(key, limit)
+        except self._redis_errors as exc:
+            logger.warning(
+                "Redis unreachable (%s): holding %s's request limit in this process only",
+                type(exc).__name__,
+                key,
+            )
+            with self._fallback.slot(key, limit):
+                yield
+            return
+        token, slots = acquired
+        try:
+            yield
+        finally:
+            with self._held_lock:
+                self._held.pop(token, None)
+            with suppress(*self._redis_errors):  # else the lease lapses by itself
+                self._redis.zrem(slots, token)
+
+    def _take(self, key: str, limit: int) -> tuple[str, str]:
         slots, pause = self._keys(key)
         token = uuid.uuid4().hex
         deadline = time.monotonic() + self._acquire_timeout
@@ -198,12 +226,7 @@ class RedisLimiter:
             wait = int(wait_ms) / 1000 if int(wait_ms) > 0 else self._poll
             self._sleep(wait + random.uniform(0, self._poll))
         self._hold(token, slots)
-        try:
-            yield
-        finally:
-            with self._held_lock:
-                self._held.pop(token, None)
-            self._redis.zrem(slots, token)
+        return token, slots
 
     def _hold(self, token: str, slots: str) -> None:
         with self._held_lock:
@@ -228,8 +251,10 @@ class RedisLimiter:
                     logger.warning("could not renew a request slot: %s", type(exc).__name__)
 
     def back_off(self, key: str, seconds: float) -> None:
+        self._fallback.back_off(key, seconds)
         if seconds > 0:
-            self._back_off(keys=[self._keys(key)[1]], args=[int(seconds * 1000)])
+            with suppress(*self._redis_errors):  # this process backs off all the same
+                self._back_off(keys=[self._keys(key)[1]], args=[int(seconds * 1000)])
 
     def held(self, key: str) -> int:
         slots, _ = self._keys(key)

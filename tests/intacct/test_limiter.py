@@ -206,3 +206,17 @@ def test_a_live_holder_keeps_its_slot_past_the_lease(redis_key: str) -> None:
         pass
     with other.slot(redis_key, 1):
         pass
+
+
+def test_without_reachable_redis_the_limit_holds_in_the_process(caplog) -> None:
+    """A Redis that cannot be reached (nothing listens on the port): requests still go out, each
+    process keeping to the limit on its own, and a warning says so."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    limiter = RedisLimiter.from_url(f"redis://127.0.0.1:{port}/0")
+    assert _peak(limiter, "h/c", 2, threads=4, hold=0.02) == 2
+    limiter.back_off("h/c", 0.2)  # does not raise either
+    assert "holding h/c's request limit in this process only" in caplog.text
