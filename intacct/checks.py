@@ -126,6 +126,9 @@ class Report:
     custom_field: CustomFieldResult | None = None
     user_defined_dimensions: list[dict[str, str]] = field(default_factory=list)
     round_trips: int = 0
+    #: The fields ``lookup`` lists for each object asked about (``field_objects``), by object
+    #: name; an object whose lookup failed is absent.
+    fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -240,10 +243,14 @@ def verify(
     *,
     names: GuideNames,
     rows: Sequence[PermissionRow] = PERMISSION_ROWS,
+    field_objects: Sequence[str] = (),
 ) -> Report:
     """Run the verification plan with ``client``'s credentials and return the report; ``names``
     are the guide's names the customer was asked to use (they appear in messages and remedies,
     and ``names.custom_field_id`` is the AP Bill field looked for).
+
+    ``field_objects``: objects whose fields to learn (``lookup``, in the same first request):
+    :attr:`Report.fields`, so a sync asks only for fields the company has.
 
     Never raises for Intacct's answers: every failure becomes a failed step.
     """
@@ -255,14 +262,20 @@ def verify(
     plan = plan_probes(creds.user_id, rows)
     probes = plan.objects
 
+    lookups = {name: p.lookup(name) for name in dict.fromkeys(field_objects)}
     try:
-        response = client.send(plan.functions, login=creds.login())
+        response = client.send([*plan.functions, *lookups.values()], login=creds.login())
     except IntacctError as err:
         err = _disambiguate_entity(client, creds, err)
         report.steps = _failed_sign_in(steps, err, names)
         report.permissions = [_unchecked(r, "Not checked: sign-in failed.") for r in rows]
         report.round_trips = client.round_trips - start_trips
         return report
+
+    for name, fn in lookups.items():
+        looked = response.result_for(fn.controlid)
+        if looked.ok:
+            report.fields[name] = tuple(f.id for f in p.lookup_fields_of(looked))
 
     for key in (
         "sender_config",

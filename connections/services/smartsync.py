@@ -537,8 +537,11 @@ def _without_known(
         return obj, ()
 
 
-def _learn_unavailable(legal_entity_id: int, object_name: str, fields: list[str]) -> None:
-    """Add ``fields`` to the profile's unavailable fields of ``object_name``."""
+def _learn_unavailable(
+    legal_entity_id: int, object_name: str, fields: list[str], *, replace: bool = False
+) -> None:
+    """Add ``fields`` to the profile's unavailable fields of ``object_name`` (``replace``: they
+    are all of them now; none clears the object's entry)."""
     with transaction.atomic():
         profile = (
             ApiSyncProfile.objects.select_for_update()
@@ -548,9 +551,13 @@ def _learn_unavailable(legal_entity_id: int, object_name: str, fields: list[str]
         if profile is None:
             return
         known = dict(profile.unavailable_fields)
-        merged = list(dict.fromkeys([*known.get(object_name, []), *fields]))
-        if merged != known.get(object_name):
+        before = known.get(object_name)
+        merged = list(dict.fromkeys([*([] if replace else before or []), *fields]))
+        if merged:
             known[object_name] = merged
+        else:
+            known.pop(object_name, None)
+        if known.get(object_name) != before:
             ApiSyncProfile.objects.filter(pk=profile.pk).update(unavailable_fields=known)
 
 
@@ -577,6 +584,9 @@ def _sync_adapting(
             stats=stats,
             first=first,
         )
+        if run.kind == SyncRun.Kind.FULL:
+            # Every field was asked for and answered: the company has them all (again).
+            _learn_unavailable(run.legal_entity_id, obj.name, [], replace=True)
         return
     except InvalidFieldsError as exc:
         named = [f for f in exc.fields_of(obj.name) if f.upper() in {n.upper() for n in obj.fields}]

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from connections import audit
 from connections.models import (
+    ApiSyncProfile,
     CheckResult,
     ConnectionAttempt,
     LegalEntity,
@@ -42,7 +43,16 @@ from connections.selectors.reports import SENDER_CONFIG_REASON
 from connections.services import alerts, health
 from connections.services.queue import enqueue_on_commit
 from connections.services.signin import client_for, guide_names
-from intacct import FAILED, MISSING, PASSED, STEP_TRANSIENT, EndpointError, Report, verify
+from intacct import (
+    FAILED,
+    MISSING,
+    PASSED,
+    STEP_TRANSIENT,
+    EndpointError,
+    Report,
+    list_object,
+    verify,
+)
 
 __all__ = [
     "ENDPOINT_MESSAGE",
@@ -203,7 +213,7 @@ def run_verification(run_id: int) -> VerificationRun | None:
 
     try:
         with client_for(attempt) as client:
-            report = verify(client, names=guide_names())
+            report = verify(client, names=guide_names(), field_objects=_profile_objects(attempt))
     except EndpointError:
         logger.error(
             "verification run %s: the endpoint of attempt %s is not allowed "
@@ -297,6 +307,46 @@ def _settle_attempt(attempt: ConnectionAttempt) -> None:
     )
 
 
+def _profile_objects(attempt: ConnectionAttempt) -> list[str]:
+    """The objects of the entity's API Sync Profile: the verification learns their fields."""
+    if not attempt.is_current:
+        return []
+    names = (
+        ApiSyncProfile.objects.filter(legal_entity_id=attempt.legal_entity_id)
+        .values_list("object_names", flat=True)
+        .first()
+    )
+    return [str(n) for n in names or []]
+
+
+def _learn_fields(legal_entity_id: int, fields: dict[str, tuple[str, ...]]) -> None:
+    """Keep with the profile which of each object's sync fields ``lookup`` did not list.
+
+    Only plain fields count: a dotted one (``PERSONALINFO.CONTACTNAME``) lives on a related
+    record, which lookup may describe apart from the object's own fields (unverified), so its
+    absence proves nothing; a sync that is refused it learns it instead.
+    """
+    profile = (
+        ApiSyncProfile.objects.select_for_update().filter(legal_entity_id=legal_entity_id).first()
+    )
+    if profile is None or not fields:
+        return
+    known = dict(profile.unavailable_fields)
+    for name, listed in fields.items():
+        if not listed:
+            continue
+        present = {f.upper() for f in listed}
+        missing = [f for f in list_object(name).fields if "." not in f and f.upper() not in present]
+        kept = [f for f in known.get(name, []) if "." in f]  # what only a sync could learn
+        merged = list(dict.fromkeys([*kept, *missing]))
+        if merged:
+            known[name] = merged
+        else:
+            known.pop(name, None)
+    if known != profile.unavailable_fields:
+        ApiSyncProfile.objects.filter(pk=profile.pk).update(unavailable_fields=known)
+
+
 def _record_report(run: VerificationRun, report: Report) -> None:
     """Everything a verdict changes; called inside one transaction."""
     now = timezone.now()
@@ -318,6 +368,8 @@ def _record_report(run: VerificationRun, report: Report) -> None:
         raise _RunTakenAway
 
     CheckResult.objects.bulk_create(_check_results(run, report))
+    if attempt.is_current:
+        _learn_fields(legal_entity.pk, report.fields)
     _record_step_states(attempt, report, now)
 
     ConnectionAttempt.objects.filter(pk=attempt.pk).exclude(

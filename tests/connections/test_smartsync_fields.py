@@ -130,3 +130,54 @@ def test_the_warnings_are_on_the_smartsync_page_and_the_console(
     console = client.get(reverse("console:entity", args=[entity.public_id])).text
     assert warning in console
     assert "Fields this company does not have" in console
+
+
+def _verify(attempt):
+    from connections.services.verification import create_run, run_verification
+
+    run, _ = create_run(attempt)
+    finished = run_verification(run.pk)
+    assert finished is not None
+    return finished
+
+
+def test_the_verification_learns_the_profiles_fields_in_its_first_request(
+    make_attempt, legal_entity, sandbox
+):
+    attempt = make_attempt("fields-differ")
+    ApiSyncProfile.objects.create(legal_entity=legal_entity, object_names=OBJECTS)
+    without = _verify(attempt)
+    profile = ApiSyncProfile.objects.get(legal_entity=legal_entity)
+    # Exchange rates' own fields are missing from lookup; an employee's contact name is a
+    # related record's (dotted), which only a refused sync proves.
+    assert profile.unavailable_fields == {"EXCHANGERATE": ["FROM_CURRENCY", "TO_CURRENCY"]}
+    # The lookups ride in the verification's requests: no round trip more than without a profile.
+    ApiSyncProfile.objects.filter(pk=profile.pk).delete()
+    assert _verify(attempt).round_trips == without.round_trips
+    # A full sync asks every field again and learns the rest.
+    ApiSyncProfile.objects.create(legal_entity=legal_entity, object_names=OBJECTS)
+    sync(legal_entity, kind=SyncRun.Kind.FULL)
+    profile = ApiSyncProfile.objects.get(legal_entity=legal_entity)
+    assert profile.unavailable_fields == {
+        "EMPLOYEE": ["PERSONALINFO.CONTACTNAME"],
+        "EXCHANGERATE": ["FROM_CURRENCY", "TO_CURRENCY"],
+    }
+
+
+def test_a_company_that_gains_its_fields_is_asked_for_them_again(
+    make_attempt, legal_entity, sandbox
+):
+    attempt = make_attempt("healthy-top")
+    ApiSyncProfile.objects.create(
+        legal_entity=legal_entity,
+        object_names=OBJECTS,
+        unavailable_fields={"EXCHANGERATE": ["FROM_CURRENCY"], "EMPLOYEE": ["LOCATIONID"]},
+    )
+    _verify(attempt)
+    profile = ApiSyncProfile.objects.get(legal_entity=legal_entity)
+    assert profile.unavailable_fields == {}
+    ApiSyncProfile.objects.filter(pk=profile.pk).update(
+        unavailable_fields={"EMPLOYEE": ["PERSONALINFO.CONTACTNAME"]}
+    )
+    sync(legal_entity, kind=SyncRun.Kind.FULL)
+    assert ApiSyncProfile.objects.get(pk=profile.pk).unavailable_fields == {}

@@ -219,3 +219,15 @@ def test_remedies_name_what_the_caller_configured(connect: ConnectFactory) -> No
     assert "OtherSender" in sender.remedy
     role = verify(connect("missing-permissions"), names=names).step("role_permissions")
     assert "'Other API'" in role.remedy
+
+
+def test_verify_learns_the_fields_of_the_objects_asked_about(connect: ConnectFactory) -> None:
+    plain = verify(connect("fields-differ"), names=NAMES)
+    report = verify(connect("fields-differ"), names=NAMES, field_objects=["EXCHANGERATE", "NOPE"])
+    assert report.ok
+    assert "FROM_CURRENCY" not in report.fields["EXCHANGERATE"]
+    assert "RECORDNO" in report.fields["EXCHANGERATE"]
+    assert "NOPE" not in report.fields  # its lookup failed: nothing learned, nothing failed
+    assert report.round_trips == plain.round_trips
+    healthy = verify(connect("healthy-top"), names=NAMES, field_objects=["EXCHANGERATE"])
+    assert "FROM_CURRENCY" in healthy.fields["EXCHANGERATE"]
