@@ -126,6 +126,11 @@ INTACCT_GUIDE = {
     "CUSTOM_FIELD_DESCRIPTION": "Link to Beanworks Invoice",
 }
 
+# A partial sync that reads deletions from Intacct's audit trail still lists every key of an
+# object (a reconciliation) when the object's last listing is older than this; a full sync
+# always lists them. 0: list them on every partial sync.
+SMARTSYNC_RECONCILE_EVERY_HOURS = _env_int("SMARTSYNC_RECONCILE_EVERY_HOURS", 24)
+
 # --- The customer-success console and its alerts ----------------------------------------------------
 
 # A connection whose current guide step has stood longer than this is flagged *stuck* (and alerted).

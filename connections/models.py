@@ -459,6 +459,7 @@ class CheckResult(models.Model):
         PERMISSION = "permission", "Permission"
         CUSTOM_FIELD = "custom_field", "Custom field"
         ENTITY = "entity", "Entity"
+        OPTIONAL = "optional", "Optional permission"
 
     class Outcome(models.TextChoices):
         # The outcome words of intacct.checks.
@@ -525,6 +526,10 @@ class ApiSyncProfile(models.Model):
     # {"EMPLOYEE": ["PERSONALINFO.CONTACTNAME"]}. Partial syncs leave them out from the start;
     # a full sync asks for every field again (the company may have gained them).
     unavailable_fields = models.JSONField(default=dict, blank=True)
+    # Whether the web services user may read Intacct's audit trail (AUDITHISTORY), learned by
+    # the verification and by syncs; None until known. With it, a partial sync finds deletions
+    # in the audit trail instead of listing every key (see services.smartsync).
+    audit_trail = models.BooleanField("audit trail readable", null=True, blank=True)
     # Intacct's concurrent-request limit of the company (2 by default; a higher tier allows
     # more): every worker and legal entity of the company shares it.
     max_concurrent_requests = models.PositiveSmallIntegerField(
@@ -754,6 +759,10 @@ class SyncRun(models.Model):
     # The whole run's HTTP requests and functions (API transactions), sign-in included.
     requests = models.PositiveIntegerField(default=0)
     transactions = models.PositiveIntegerField("API transactions", default=0)
+    # How a partial sync found deletions: from the audit trail (True), or by listing every key
+    # (False, with the reason in audit_note); None for a full sync.
+    audit_trail = models.BooleanField("audit trail used", null=True, blank=True)
+    audit_note = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     # Set while running, at most every few seconds: a run whose worker stopped goes quiet.
@@ -814,6 +823,11 @@ class SyncRunObject(models.Model):
     error = models.TextField(blank=True)
     # What the sync did differently in this company, e.g. a field it does not have, left out.
     warnings = models.JSONField(default=list, blank=True)
+    # Whether this run listed every key of the object (a full sync; a partial without the
+    # audit trail, or due its reconciliation), and how many records that listing found deleted
+    # or new that the audit trail had not reported.
+    reconciled = models.BooleanField(default=False)
+    missed_by_audit = models.PositiveIntegerField("missed by the audit trail", default=0)
 
     class Meta:
         verbose_name = "sync run object"

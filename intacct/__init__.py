@@ -10,6 +10,7 @@ Where things live:
 - :mod:`intacct.limiter`: the company's concurrent-request limit, per process or in Redis;
 - :mod:`intacct.retry`: the retry policy (what is retried, backoff, jitter, ``Retry-After``);
 - :mod:`intacct.errors`: the exception tree, each error naming the guide step that fixes it;
+- :mod:`intacct.audit`: the audit trail (AUDITHISTORY), what it says changed, what is unverified;
 - :mod:`intacct.timestamps`: Intacct's date-time wire format, always UTC;
 - :mod:`intacct.catalog` and :mod:`intacct.permissions`: the list objects and the guide's
   permission table, as data;
@@ -20,6 +21,16 @@ Where things live:
 - ``python -m intacct``: the command line (:mod:`intacct.__main__`).
 """
 
+from .audit import (
+    AUDIT_OBJECT,
+    CHANGE_MODES,
+    DELETE_MODES,
+    AuditEvents,
+    audit_denied,
+    audit_query,
+    classify_mode,
+    key_filter,
+)
 from .catalog import (
     LIST_OBJECTS,
     ListObject,
@@ -29,6 +40,7 @@ from .catalog import (
     udd_object,
 )
 from .checks import (
+    AUDIT_TRAIL_KEY,
     FAILED,
     GRANTED,
     MISSING,
@@ -39,6 +51,7 @@ from .checks import (
     SKIPPED,
     CustomFieldResult,
     GuideNames,
+    OptionalPermission,
     PermissionResult,
     Report,
     StepResult,
@@ -121,6 +134,15 @@ __all__ = [  # noqa: RUF022 - grouped by topic, as the docstring lists them
     "LocalLimiter",
     "RedisLimiter",
     "company_key",
+    # the audit trail
+    "AUDIT_OBJECT",
+    "CHANGE_MODES",
+    "DELETE_MODES",
+    "AuditEvents",
+    "audit_denied",
+    "audit_query",
+    "classify_mode",
+    "key_filter",
     # timestamps
     "format_datetime",
     "parse_datetime",
@@ -138,6 +160,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, as the docstring lists them
     "row_by_key",
     "udd_object",
     # the verification plan
+    "AUDIT_TRAIL_KEY",
     "FAILED",
     "GRANTED",
     "MISSING",
@@ -148,6 +171,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, as the docstring lists them
     "SKIPPED",
     "CustomFieldResult",
     "GuideNames",
+    "OptionalPermission",
     "PermissionResult",
     "Report",
     "StepResult",

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import protocol as p
+from .audit import audit_denied, audit_probe
 from .client import Credentials, IntacctClient
 from .errors import (
     GUIDE_STEPS,
@@ -115,6 +116,59 @@ class CustomFieldResult:
     type_ok: bool = False
 
 
+#: The optional permission that makes partial syncs cheaper (not in the guide's table).
+AUDIT_TRAIL_KEY = "audit_trail"
+AUDIT_TRAIL_LABEL = "Audit trail (optional): View permission for custom reports"
+
+
+@dataclass
+class OptionalPermission:
+    """A permission the guide does not ask for, which the product uses when the role has it.
+    ``status`` is :data:`GRANTED`, :data:`MISSING` or :data:`NOT_CHECKED`."""
+
+    key: str
+    label: str
+    status: str
+    message: str
+
+    @property
+    def granted(self) -> bool:
+        return self.status == GRANTED
+
+
+def audit_trail_result(result: p.Result | None, names: GuideNames) -> OptionalPermission:
+    """What the audit-trail probe's answer says (``None``: not sent, the sign-in failed)."""
+    if result is None:
+        return OptionalPermission(
+            AUDIT_TRAIL_KEY, AUDIT_TRAIL_LABEL, NOT_CHECKED, "Not checked: sign-in failed."
+        )
+    if result.ok:
+        return OptionalPermission(
+            AUDIT_TRAIL_KEY,
+            AUDIT_TRAIL_LABEL,
+            GRANTED,
+            "Granted: partial syncs find deletions in Intacct's audit trail with one query for "
+            "every object, instead of listing every record's key.",
+        )
+    error = result.error()
+    if error is not None and not audit_denied(error):
+        return OptionalPermission(
+            AUDIT_TRAIL_KEY,
+            AUDIT_TRAIL_LABEL,
+            NOT_CHECKED,
+            f"Not checked: Intacct did not answer the audit-trail query ({error.message}).",
+        )
+    return OptionalPermission(
+        AUDIT_TRAIL_KEY,
+        AUDIT_TRAIL_LABEL,
+        MISSING,
+        "Not granted. Optional: without it, partial syncs list every record's key to find "
+        "deletions, which costs more API transactions. To make them cheaper, in Company → Roles "
+        f"edit the role '{names.role_name}' and, under Platform Services, give Custom reports "
+        "the View permission.",
+    )
+
+
 @dataclass
 class Report:
     """The outcome of :func:`verify`.  ``steps`` are in guide order; the first failed one is the
@@ -129,6 +183,16 @@ class Report:
     #: The fields ``lookup`` lists for each object asked about (``field_objects``), by object
     #: name; an object whose lookup failed is absent.
     fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Permissions the guide does not ask for (the audit trail), checked in the first request.
+    optional: list[OptionalPermission] = field(default_factory=list)
+
+    @property
+    def audit_trail(self) -> bool | None:
+        """Whether the role may read the audit trail (``None``: not known)."""
+        found = next((o for o in self.optional if o.key == AUDIT_TRAIL_KEY), None)
+        if found is None or found.status == NOT_CHECKED:
+            return None
+        return found.granted
 
     @property
     def ok(self) -> bool:
@@ -169,6 +233,7 @@ class Report:
             "entities": [{"id": e["id"], "name": e["name"]} for e in self.entities],
             "custom_field": asdict(self.custom_field) if self.custom_field else None,
             "user_defined_dimensions": self.user_defined_dimensions,
+            "optional_permissions": [asdict(o) for o in self.optional],
             "round_trips": self.round_trips,
         }
 
@@ -263,14 +328,17 @@ def verify(
     probes = plan.objects
 
     lookups = {name: p.lookup(name) for name in dict.fromkeys(field_objects)}
+    audit = audit_probe()
     try:
-        response = client.send([*plan.functions, *lookups.values()], login=creds.login())
+        response = client.send([*plan.functions, *lookups.values(), audit], login=creds.login())
     except IntacctError as err:
         err = _disambiguate_entity(client, creds, err)
         report.steps = _failed_sign_in(steps, err, names)
         report.permissions = [_unchecked(r, "Not checked: sign-in failed.") for r in rows]
+        report.optional = [audit_trail_result(None, names)]
         report.round_trips = client.round_trips - start_trips
         return report
+    report.optional = [audit_trail_result(response.result_for(audit.controlid), names)]
 
     for name, fn in lookups.items():
         looked = response.result_for(fn.controlid)

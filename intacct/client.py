@@ -107,6 +107,8 @@ class QuerySpec:
     filter: p.Filter | None = None
     page_size: int = p.MAX_QUERY_PAGE
     show_private: bool = False
+    order_by: tuple[tuple[str, bool], ...] = ()
+    case_insensitive: bool = False
 
     @classmethod
     def changed(
@@ -134,9 +136,24 @@ class QuerySpec:
             self.object_name,
             self.fields,
             filter=self.filter,
+            order_by=self.order_by,
             page_size=self.page_size,
             offset=offset,
             show_private=self.show_private,
+            case_insensitive=self.case_insensitive,
+        )
+
+    def pages(self, client: IntacctClient, first: Page | None = None) -> Iterator[Page]:
+        """Every page of this query (``first``: its first page, already fetched)."""
+        return client.query_pages(
+            self.object_name,
+            self.fields,
+            filter=self.filter,
+            order_by=self.order_by,
+            page_size=self.page_size,
+            show_private=self.show_private,
+            case_insensitive=self.case_insensitive,
+            first=first,
         )
 
 
@@ -487,6 +504,7 @@ class IntacctClient:
         order_by: Sequence[tuple[str, bool]] = (),
         page_size: int = p.MAX_QUERY_PAGE,
         show_private: bool = False,
+        case_insensitive: bool = False,
         first: Page | None = None,
     ) -> Iterator[Page]:
         """Every page of a ``query``, in order, by offset (``first``: its first page, already
@@ -506,6 +524,7 @@ class IntacctClient:
                 page_size=page_size,
                 offset=offset,
                 show_private=show_private,
+                case_insensitive=case_insensitive,
             )
             return Page.of(self.call(fn), offset)
 

@@ -163,6 +163,8 @@ class VerificationReport:
     custom_field: ReportCustomField | None = None
     entities: list[dict[str, str]] = field(default_factory=list)
     user_defined_dimensions: list[dict[str, str]] = field(default_factory=list)
+    #: Permissions the guide does not ask for (the audit trail): never a failure.
+    optional: list[ReportPermission] = field(default_factory=list)
     slow: bool = False
 
     @property
@@ -262,6 +264,10 @@ class VerificationReport:
                 else None
             ),
             "user_defined_dimensions": self.user_defined_dimensions,
+            "optional_permissions": [
+                {"key": row.key, "label": row.row, "status": row.status, "message": row.message}
+                for row in self.optional
+            ],
             "round_trips": self.round_trips,
         }
 
@@ -283,6 +289,7 @@ def verification_report(
     entities: list[dict[str, str]] = []
     dimensions: list[dict[str, str]] = []
     custom_field: ReportCustomField | None = None
+    optional: list[ReportPermission] = []
     for result in sorted(run.results.all(), key=lambda result: result.position):
         if result.kind == CheckResult.Kind.STEP:
             steps.append(_step_line(result, names, for_handoff))
@@ -314,6 +321,17 @@ def verification_report(
             )
         elif result.kind == CheckResult.Kind.ENTITY:
             entities.append({"id": result.key, "name": result.label, "status": result.message})
+        elif result.kind == CheckResult.Kind.OPTIONAL:
+            optional.append(
+                ReportPermission(
+                    key=result.key,
+                    row=result.label,
+                    objects=[],
+                    status=result.outcome,
+                    message=result.message,
+                    screen="",
+                )
+            )
     return VerificationReport(
         run=run,
         steps=steps,
@@ -321,6 +339,7 @@ def verification_report(
         custom_field=custom_field,
         entities=entities,
         user_defined_dimensions=dimensions,
+        optional=optional,
     )
 
 

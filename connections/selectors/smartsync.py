@@ -7,15 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Max, Q, Sum
 
 from connections.models import ApiSyncProfile, LegalEntity, SyncRun, SyncRunObject
 
 __all__ = [
     "HistoryRow",
+    "ObjectHistory",
     "ObjectProgress",
     "last_watermark",
     "latest_run",
+    "object_history",
     "run_objects",
     "sync_history",
     "sync_report",
@@ -46,6 +48,31 @@ def last_watermark(legal_entity: LegalEntity, object_name: str) -> datetime | No
     )
 
 
+@dataclass(frozen=True)
+class ObjectHistory:
+    """When an object last synced successfully (the run's start), and when it last listed
+    every key (a full sync, or a partial one that reconciled)."""
+
+    synced: datetime | None
+    listed: datetime | None
+
+
+def object_history(legal_entity: LegalEntity) -> dict[str, ObjectHistory]:
+    """:class:`ObjectHistory` of every object the entity ever synced, in one query: where a
+    partial sync's audit-trail query starts, and whether an object is due its reconciliation."""
+    rows = (
+        SyncRunObject.objects.filter(
+            run__legal_entity=legal_entity, state=SyncRunObject.State.SUCCEEDED
+        )
+        .values("object_name")
+        .annotate(
+            synced=Max("run__started_at"),
+            listed=Max("run__started_at", filter=Q(reconciled=True)),
+        )
+    )
+    return {row["object_name"]: ObjectHistory(row["synced"], row["listed"]) for row in rows}
+
+
 def latest_run(legal_entity: LegalEntity) -> SyncRun | None:
     return SyncRun.objects.filter(legal_entity=legal_entity).order_by("-created_at", "-pk").first()
 
@@ -62,8 +89,20 @@ class ObjectProgress:
     created: int = 0
     updated: int = 0
     deleted: int = 0
+    transactions: int = 0
+    reconciled: bool = False
+    missed_by_audit: int = 0
     error: str = ""
     warnings: tuple[str, ...] = ()
+
+    @property
+    def percent(self) -> int:
+        """How far the object is, 0-100, for the progress bar."""
+        if self.done:
+            return 100
+        if not self.running or not self.total:
+            return 0
+        return min(99, self.fetched * 100 // self.total)
 
     @property
     def done(self) -> bool:
@@ -89,6 +128,9 @@ def run_objects(run: SyncRun | None, profile: ApiSyncProfile | None) -> list[Obj
             created=result.created,
             updated=result.updated,
             deleted=result.deleted,
+            transactions=result.transactions,
+            reconciled=result.reconciled,
+            missed_by_audit=result.missed_by_audit,
             error=result.error,
             warnings=tuple(result.warnings),
         )
@@ -158,6 +200,8 @@ def sync_report(run: SyncRun) -> dict[str, Any]:
         "error": run.error,
         "requests": run.requests,
         "transactions": run.transactions,
+        "audit_trail": run.audit_trail,
+        "audit_note": run.audit_note,
         "objects": [
             {
                 "object": row.object_name,
@@ -169,6 +213,8 @@ def sync_report(run: SyncRun) -> dict[str, Any]:
                 "deleted": row.deleted,
                 "requests": row.requests,
                 "transactions": row.transactions,
+                "reconciled": row.reconciled,
+                "missed_by_audit": row.missed_by_audit,
                 "error": row.error,
                 "warnings": list(row.warnings),
             }

@@ -10,9 +10,16 @@ A run goes ``queued → running → succeeded | partial | failed``:
 
   - **full**: every record, page by page; rows Intacct no longer lists are marked deleted.
   - **partial**: records whose WHENMODIFIED or WHENCREATED is after the object's watermark (the
-    newest WHENMODIFIED we hold, minus :data:`OVERLAP`), then a key-only listing that finds
-    deletions and records we have never seen (an empty WHENMODIFIED hides them from the filter),
-    which are read by key.
+    newest WHENMODIFIED we hold, minus :data:`OVERLAP`); then deletions and records we have
+    never seen (an empty WHENMODIFIED hides them from the filter). Where the role may read
+    Intacct's audit trail, one paged ``AUDITHISTORY`` query across every object names them, and
+    they are looked up by key; an object whose last key listing is older than
+    ``SMARTSYNC_RECONCILE_EVERY_HOURS`` (and every object, without the audit trail) is instead
+    reconciled by a key-only listing, which counts what the audit trail missed.
+
+  The first page of every object's queries (and the audit query) travel together, up to 50
+  functions a request (:func:`_partial_plan`): a partial sync that finds nothing costs one or two
+  requests.
 
 Each page is parsed, written with one upsert, and dropped; rows whose WHENMODIFIED and fields did not
 change are not rewritten. An Intacct error stops its object only (the error is recorded on the
@@ -29,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -45,7 +53,7 @@ from connections.models import (
     SyncRunObject,
 )
 from connections.selectors.profiles import ready_profile
-from connections.selectors.smartsync import last_watermark
+from connections.selectors.smartsync import last_watermark, object_history
 from connections.services import health
 from connections.services.listitem_store import (
     KeySet,
@@ -57,6 +65,7 @@ from connections.services.listitem_store import (
 from connections.services.queue import enqueue_on_commit
 from connections.services.signin import client_for
 from intacct import (
+    AuditEvents,
     AuthenticationError,
     ControlError,
     EndpointError,
@@ -69,7 +78,10 @@ from intacct import (
     QuerySpec,
     RequestCount,
     RequiredFieldsMissing,
+    audit_denied,
+    audit_query,
     counting_requests,
+    key_filter,
     list_object,
     parse_datetime,
 )
@@ -244,6 +256,9 @@ class ObjectStats:
     deleted: int = 0
     since: datetime | None = None
     watermark: datetime | None = None
+    #: Every key was listed (a reconciliation); what it found that the audit trail missed.
+    reconciled: bool = False
+    missed_by_audit: int = 0
     on_page: Callable[[ObjectStats], None] | None = field(default=None, repr=False)
 
     def page_done(self, page: Page | None = None) -> None:
@@ -289,7 +304,9 @@ def perform_sync(run_id: int) -> SyncRun | None:
                 objects.append(obj)
                 left_out[obj.name] = missing
             try:
-                outcomes = _sync_objects(run, client, objects, show_private, left_out)
+                outcomes = _sync_objects(
+                    run, client, objects, show_private, left_out, audit=profile.audit_trail
+                )
             finally:
                 SyncRun.objects.filter(pk=run.pk).update(
                     requests=client.round_trips, transactions=client.functions_sent
@@ -330,16 +347,27 @@ def _sync_objects(
     objects: list[ListObject],
     show_private: bool,
     left_out: dict[str, tuple[str, ...]] | None = None,
+    *,
+    audit: bool | None = None,
 ) -> list[bool]:
     """Sync each object, several at once where :func:`concurrent_objects` allows; one outcome
     per object, in order. A run-level error (the sign-in or the request refused) stops the
-    objects not yet started and is raised."""
+    objects not yet started and is raised. ``audit``: whether the role may read the audit trail
+    (the profile's ``audit_trail``; ``None``: not known, so tried)."""
     rows = SyncRunObject.objects.bulk_create(
         [SyncRunObject(run=run, object_name=obj.name) for obj in objects]
     )
     work = list(zip(objects, rows, strict=True))
     left_out = left_out or {}
-    first = _first_pages(run, client, objects, show_private)
+    plan = _partial_plan(run, client, objects, show_private, audit)
+    first = plan.objects
+    SyncRun.objects.filter(pk=run.pk).update(
+        audit_trail=plan.audit_used, audit_note=plan.audit_note
+    )
+    if plan.audit_readable is not None and plan.audit_readable != audit:
+        ApiSyncProfile.objects.filter(legal_entity_id=run.legal_entity_id).update(
+            audit_trail=plan.audit_readable
+        )
 
     def sync_one(obj: ListObject, row: SyncRunObject) -> bool:
         return _sync_object_row(
@@ -401,36 +429,101 @@ def _describe(exc: IntacctError) -> str:
 
 @dataclass(frozen=True)
 class FirstPages:
-    """A partial sync's first two pages of one object, fetched in a batch with every other
-    object's (:func:`_first_pages`): its changes since ``since`` and its key listing; each a page
-    or the error the gateway gave that query."""
+    """A partial sync's start of one object, fetched in a batch with every other object's
+    (:func:`_partial_plan`): the first page of its changes since ``since`` (a page, or the error
+    the gateway gave that query), and either
+
+    - ``listing``: the first page of its key listing (``keys``; ``None`` when it was not
+      batched, and is fetched by the object itself), or
+    - the audit trail's word on it: ``deleted_rows``, the held records it says are deleted, and
+      ``lookups``, the first pages of the queries that look up every key it named (held
+      deletions, and keys we do not hold), by record number or ID.
+
+    ``audit_keys``: every key the audit trail named for the object (``None``: not read).
+    ``functions``: how many of the batched functions were this object's."""
 
     since: datetime
     changed: Page | IntacctError
-    keys: Page | IntacctError
+    listing: bool = True
+    keys: Page | IntacctError | None = None
+    audit_keys: frozenset[str] | None = None
+    deleted_rows: tuple[str, ...] = ()
+    lookup_specs: tuple[QuerySpec, ...] = ()
+    lookups: tuple[Page | IntacctError, ...] = ()
+    functions: int = 1
 
 
-#: Functions a batched start of a partial sync spends per object (changes, keys).
-FIRST_PAGE_FUNCTIONS = 2
+@dataclass
+class PartialPlan:
+    """What a partial sync fetched before its objects start, and how it found deletions:
+    ``audit_used`` (``None`` for a full sync), ``audit_note`` (why not, when not) and
+    ``audit_readable`` (what this run learned of the permission; ``None``: nothing)."""
+
+    objects: dict[str, FirstPages] = field(default_factory=dict)
+    audit_used: bool | None = None
+    audit_note: str = ""
+    audit_readable: bool | None = None
 
 
-def _first_pages(
-    run: SyncRun, client: IntacctClient, objects: list[ListObject], show_private: bool
-) -> dict[str, FirstPages]:
-    """For a partial sync, the first page of every object's changes and key listing, many
-    objects to a request (:meth:`IntacctClient.first_pages`), instead of two requests each.
-    Objects never synced before (no watermark: they sync in full) are left out."""
+#: Keys per look-up query of the keys the audit trail named (``key IN (…) OR ID IN (…)``).
+LOOKUP_CHUNK = 500
+
+AUDIT_UNREADABLE = (
+    "The audit trail could not be read ({reason}): every object's keys were listed to find "
+    "deletions."
+)
+AUDIT_NOT_PERMITTED = (
+    "The role may not read Intacct's audit trail, so every object's keys are listed to find "
+    "deletions (more API transactions). Granting View on custom reports (Platform Services) "
+    "makes partial syncs cheaper."
+)
+
+
+def _reconcile_every() -> timedelta:
+    return timedelta(hours=max(0, int(settings.SMARTSYNC_RECONCILE_EVERY_HOURS)))
+
+
+def _partial_plan(
+    run: SyncRun,
+    client: IntacctClient,
+    objects: list[ListObject],
+    show_private: bool,
+    audit: bool | None,
+) -> PartialPlan:
+    """For a partial sync, the first page of every object's changes, and of its key listing
+    where it lists keys, plus the audit-trail query, many functions to a request
+    (:meth:`IntacctClient.first_pages`); then the audit trail read to its end, and the
+    look-ups of the keys it named, batched the same way. Objects never synced before (no
+    watermark: they sync in full) are left out."""
     if run.kind != SyncRun.Kind.PARTIAL:
-        return {}
-    plan: list[tuple[ListObject, datetime]] = []
+        return PartialPlan()
+    entity = run.legal_entity
+    history = object_history(entity)
+    now = timezone.now()
+    every = _reconcile_every()
+    use_audit = audit is not False
+    plan: list[tuple[ListObject, datetime, bool]] = []
+    audit_since: datetime | None = None
     for obj in objects:
-        since = last_watermark(run.legal_entity, obj.name)
-        if since is not None:
-            plan.append((obj, since - OVERLAP))
+        watermark = last_watermark(entity, obj.name)
+        if watermark is None:
+            continue
+        seen = history.get(obj.name)
+        synced = seen.synced if seen is not None else None
+        listed = seen.listed if seen is not None else None
+        listing = (
+            not use_audit or synced is None or listed is None or not every or now - listed >= every
+        )
+        plan.append((obj, watermark - OVERLAP, listing))
+        if synced is not None:
+            start = synced - OVERLAP
+            audit_since = start if audit_since is None else min(audit_since, start)
+    out = PartialPlan(audit_used=False, audit_note="" if use_audit else AUDIT_NOT_PERMITTED)
     if not plan:
-        return {}
+        return out
+
     specs: list[QuerySpec] = []
-    for obj, since in plan:
+    for obj, since, listing in plan:
         specs.append(
             QuerySpec.changed(
                 obj.name,
@@ -441,16 +534,129 @@ def _first_pages(
                 show_private=show_private,
             )
         )
-        specs.append(
-            QuerySpec(
-                obj.name, (obj.key_field,), page_size=KEY_PAGE_SIZE, show_private=show_private
+        if listing:
+            specs.append(_key_listing(obj, show_private))
+    audit_spec = None
+    if use_audit and audit_since is not None:
+        audit_spec = audit_query([obj.name for obj, _, _ in plan], audit_since)
+        specs.append(audit_spec)
+    pages = iter(client.first_pages(specs))
+    firsts: dict[str, tuple[Page | IntacctError, Page | IntacctError | None]] = {}
+    for obj, _since, listing in plan:
+        changed = next(pages)
+        firsts[obj.name] = (changed, next(pages) if listing else None)
+
+    events = None
+    if audit_spec is not None:
+        events, out = _read_audit(client, audit_spec, next(pages), [o.name for o, _, _ in plan])
+
+    lookups: dict[str, tuple[tuple[str, ...], list[QuerySpec]]] = {}
+    if events is not None:
+        for obj, _since, listing in plan:
+            if not listing:
+                lookups[obj.name] = _audit_lookups(
+                    entity, obj, events, firsts[obj.name][0], show_private
+                )
+    lookup_specs = [spec for _rows, specs_ in lookups.values() for spec in specs_]
+    lookup_pages = iter(client.first_pages(lookup_specs)) if lookup_specs else iter(())
+
+    for obj, since, listing in plan:
+        changed, keys = firsts[obj.name]
+        if events is None:
+            # No audit trail this run: every object lists its keys (those not batched now).
+            out.objects[obj.name] = FirstPages(
+                since, changed, listing=True, keys=keys, functions=2 if listing else 1
             )
+            continue
+        audit_keys = frozenset(events.keys_of(obj.name))
+        if listing:
+            out.objects[obj.name] = FirstPages(
+                since, changed, listing=True, keys=keys, audit_keys=audit_keys, functions=2
+            )
+            continue
+        deleted_rows, obj_specs = lookups[obj.name]
+        out.objects[obj.name] = FirstPages(
+            since,
+            changed,
+            listing=False,
+            audit_keys=audit_keys,
+            deleted_rows=deleted_rows,
+            lookup_specs=tuple(obj_specs),
+            lookups=tuple(next(lookup_pages) for _ in obj_specs),
+            functions=1 + len(obj_specs),
         )
-    pages = client.first_pages(specs)
-    return {
-        obj.name: FirstPages(since, pages[2 * i], pages[2 * i + 1])
-        for i, (obj, since) in enumerate(plan)
-    }
+    return out
+
+
+def _key_listing(obj: ListObject, show_private: bool) -> QuerySpec:
+    return QuerySpec(obj.name, (obj.key_field,), page_size=KEY_PAGE_SIZE, show_private=show_private)
+
+
+def _read_audit(
+    client: IntacctClient, spec: QuerySpec, first: Page | IntacctError, names: list[str]
+) -> tuple[AuditEvents | None, PartialPlan]:
+    """The audit trail from its first page on, or ``None`` (and why) when it cannot be read."""
+    try:
+        if isinstance(first, IntacctError):
+            raise first
+        events = AuditEvents()
+        for page in spec.pages(client, first=first):
+            events.add_records(page.records, names)
+    except _RUN_ERRORS:
+        raise
+    except IntacctError as exc:
+        denied = audit_denied(exc)
+        logger.info("audit trail unreadable (%s); listing keys instead", type(exc).__name__)
+        note = AUDIT_NOT_PERMITTED if denied else AUDIT_UNREADABLE.format(reason=_describe(exc))
+        return None, PartialPlan(
+            audit_used=False, audit_note=note[:500], audit_readable=False if denied else None
+        )
+    return events, PartialPlan(audit_used=True, audit_readable=True)
+
+
+def _audit_lookups(
+    legal_entity: LegalEntity,
+    obj: ListObject,
+    events: AuditEvents,
+    changed: Page | IntacctError,
+    show_private: bool,
+) -> tuple[tuple[str, ...], list[QuerySpec]]:
+    """The held records the audit trail says ``obj`` lost, and the queries that look up what
+    it named: those records (gone unless found) and keys we do not hold (records the changes
+    query cannot see), each by record number or ID, since which an OBJECTKEY is is unverified."""
+    changed_keys, deleted_keys = events.of(obj.name)
+    named = sorted(changed_keys | deleted_keys)
+    if not named:
+        return (), []
+    held: dict[str, str] = {}  # key or ID → record number, of live rows
+    for i in range(0, len(named), DELETE_CHUNK):
+        chunk = named[i : i + DELETE_CHUNK]
+        for record_no, item_id in ListItem.objects.filter(
+            Q(record_no__in=chunk) | Q(item_id__in=chunk),
+            legal_entity=legal_entity,
+            object_name=obj.name,
+            deleted_at__isnull=True,
+        ).values_list("record_no", "item_id"):
+            held[record_no] = record_no
+            if item_id:
+                held.setdefault(item_id, record_no)
+    deleted_rows = sorted({held[k] for k in deleted_keys if k in held})
+    new_keys = {k for k in changed_keys if k not in held}
+    if new_keys and isinstance(changed, Page) and changed.numremaining == 0:
+        for record in changed.records:
+            new_keys.discard(record.get(obj.key_field) or "")
+            new_keys.discard(record.get(obj.id_field) or "")
+    wanted = sorted(set(deleted_rows) | new_keys)
+    specs = [
+        QuerySpec(
+            obj.name,
+            obj.fields,
+            key_filter(obj.key_field, obj.id_field, wanted[i : i + LOOKUP_CHUNK]),
+            show_private=show_private,
+        )
+        for i in range(0, len(wanted), LOOKUP_CHUNK)
+    ]
+    return tuple(deleted_rows), specs
 
 
 def _sync_object_row(
@@ -483,8 +689,10 @@ def _sync_object_row(
         SyncRunObject.objects.filter(pk=row.pk).update(
             pages=stats.pages,
             requests=sent.requests,
-            # The batched first pages were sent for every object at once: two are this one's.
-            transactions=sent.functions + (FIRST_PAGE_FUNCTIONS if first is not None else 0),
+            # The batched first pages were sent for every object at once: these are its own.
+            transactions=sent.functions + (first.functions if first is not None else 0),
+            reconciled=stats.reconciled,
+            missed_by_audit=stats.missed_by_audit,
             fetched=stats.fetched,
             total=stats.total,
             created=stats.created,
@@ -646,6 +854,7 @@ def _full(
     listed = _list_keys(client, obj, show_private, stats)
     _read_keys(client, legal_entity, obj, listed.difference(seen), now, stats)
     _mark_deleted(legal_entity, obj, listed, held_keys(legal_entity.pk, obj.name), now, stats)
+    stats.reconciled = True
 
 
 def _partial(
@@ -657,8 +866,10 @@ def _partial(
     since: datetime,
     first: FirstPages | None = None,
 ) -> None:
-    """Records modified or created after ``since``, then a key-only listing for deletions and for
-    records the filter cannot see (an empty WHENMODIFIED), read by key."""
+    """Records modified or created after ``since``; then what the audit trail named, looked up
+    by key (deleted unless found), or, for a reconciliation (and without the audit trail), a
+    key-only listing for deletions and for records the filter cannot see (an empty
+    WHENMODIFIED), read by key."""
     now = timezone.now()
     if first is not None and first.since != since:
         first = None  # fetched for another watermark (cannot happen within one run)
@@ -674,11 +885,64 @@ def _partial(
     for page in pages:
         _write_page(legal_entity, obj, page.records, now, stats)
         stats.page_done(page)
-    keys_first = _page_or_raise(first.keys) if first is not None else None
-    listed = _list_keys(client, obj, show_private, stats, first=keys_first)
+    if first is not None and not first.listing:
+        _apply_audit(client, legal_entity, obj, first, now, stats)
+        return
+    keys_first = first.keys if first is not None else None
+    listed = _list_keys(
+        client,
+        obj,
+        show_private,
+        stats,
+        first=_page_or_raise(keys_first) if keys_first is not None else None,
+    )
     held = held_keys(legal_entity.pk, obj.name)
-    _read_keys(client, legal_entity, obj, listed.difference(held), now, stats)
-    _mark_deleted(legal_entity, obj, listed, held, now, stats)
+    unknown = listed.difference(held)
+    _read_keys(client, legal_entity, obj, unknown, now, stats)
+    gone = held.difference(listed)
+    _mark_gone(legal_entity, obj, gone, now, stats)
+    stats.reconciled = True
+    if first is not None and first.audit_keys is not None:
+        stats.missed_by_audit = _missed_by_audit(
+            legal_entity, obj, [*unknown, *gone], first.audit_keys
+        )
+
+
+def _apply_audit(
+    client: IntacctClient,
+    legal_entity: LegalEntity,
+    obj: ListObject,
+    first: FirstPages,
+    now: datetime,
+    stats: ObjectStats,
+) -> None:
+    """Write what the look-ups of the audit trail's keys found, and mark deleted the held
+    records it named as deleted that they did not find."""
+    found = KeySet()
+    for spec, lookup in zip(first.lookup_specs, first.lookups, strict=True):
+        for page in spec.pages(client, first=_page_or_raise(lookup)):
+            found.update(_write_page(legal_entity, obj, page.records, now, stats))
+            stats.page_done(page)
+    _mark_gone(
+        legal_entity, obj, [key for key in first.deleted_rows if key not in found], now, stats
+    )
+
+
+def _missed_by_audit(
+    legal_entity: LegalEntity, obj: ListObject, keys: list[str], audit_keys: frozenset[str]
+) -> int:
+    """How many of the records a reconciliation found new or deleted (``keys``) the audit
+    trail had not named, by record number or ID."""
+    missed = 0
+    for i in range(0, len(keys), DELETE_CHUNK):
+        for record_no, item_id in ListItem.objects.filter(
+            legal_entity=legal_entity,
+            object_name=obj.name,
+            record_no__in=keys[i : i + DELETE_CHUNK],
+        ).values_list("record_no", "item_id"):
+            if record_no not in audit_keys and (not item_id or item_id not in audit_keys):
+                missed += 1
+    return missed
 
 
 def _page_or_raise(item: Page | IntacctError) -> Page:
@@ -733,7 +997,14 @@ def _mark_deleted(
 ) -> None:
     """Mark deleted the live rows Intacct did not list, in chunks: one ``NOT IN`` over every key
     of a large object would pass SQLite's limit on query parameters."""
-    gone = held.difference(listed)
+    _mark_gone(legal_entity, obj, held.difference(listed), now, stats)
+
+
+def _mark_gone(
+    legal_entity: LegalEntity, obj: ListObject, gone: list[str], now: datetime, stats: ObjectStats
+) -> None:
+    """Mark deleted the live rows of these record numbers (in chunks: SQLite caps a query's
+    parameters)."""
     for i in range(0, len(gone), DELETE_CHUNK):
         stats.deleted += ListItem.objects.filter(
             legal_entity=legal_entity,

@@ -370,6 +370,10 @@ def _record_report(run: VerificationRun, report: Report) -> None:
     CheckResult.objects.bulk_create(_check_results(run, report))
     if attempt.is_current:
         _learn_fields(legal_entity.pk, report.fields)
+        if report.audit_trail is not None:
+            ApiSyncProfile.objects.filter(legal_entity_id=legal_entity.pk).exclude(
+                audit_trail=report.audit_trail
+            ).update(audit_trail=report.audit_trail)
     _record_step_states(attempt, report, now)
 
     ConnectionAttempt.objects.filter(pk=attempt.pk).exclude(
@@ -455,6 +459,14 @@ def _check_results(run: VerificationRun, report: Report) -> list[CheckResult]:
             message=field_step.message if field_step else "",
             remedy_step=Step.CUSTOM_FIELD if outcome != PASSED else "",
             detail={"datatype": field.datatype, "is_custom": field.is_custom},
+        )
+    for optional in report.optional:
+        add(
+            kind=CheckResult.Kind.OPTIONAL,
+            key=optional.key,
+            label=optional.label[:200],
+            outcome=optional.status,
+            message=optional.message,
         )
     for entity in report.entities:
         add(

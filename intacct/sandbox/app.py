@@ -8,7 +8,8 @@ Control endpoints (JSON, outside the gateway path):
 - ``GET /sandbox/``: health, scenarios, and every company with its scenario and record counts.
 - ``POST /sandbox/companies/<company_id>/scenario``: form or JSON ``{"scenario": name}``.
 - ``POST /sandbox/companies/<company_id>/mutate``: JSON ``{"adds": n, "changes": n,
-  "deletes": n, "objects": [...], "seed": n}`` (all optional).
+  "deletes": n, "objects": [...], "seed": n, "audited": true}`` (all optional; ``audited``
+  false leaves the changes out of the company's audit trail).
 - ``GET /sandbox/companies/<company_id>/snapshot?object=VENDOR``: ``{recordno: whenmodified}``.
 - ``POST /sandbox/reset``: every company back to its initial scenario and records.
 """
@@ -191,6 +192,7 @@ def _control(sandbox: Sandbox, method: str, path: str, environ: dict[str, Any]) 
                     deletes=_int_field(data, "deletes"),
                     objects=[str(o) for o in objects] if objects is not None else None,
                     seed=int(seed) if seed is not None else None,
+                    audited=data.get("audited", True) is not False,
                 )
             except KeyError as exc:
                 return 400, {"error": f"unknown object {exc.args[0]}"}

@@ -34,7 +34,7 @@ from .query import (
     parse_read_by_query,
     resolve,
 )
-from .schema import ObjectDef, escape_text
+from .schema import AUDIT_HISTORY, ObjectDef, escape_text
 from .world import RESULT_ID_TTL, Company, Cursor, ObjectTable, Sandbox, Session, new_result_id
 
 __all__ = [
@@ -781,38 +781,41 @@ class Gateway:
 
     # query
 
-    def _fn_query(self, el: etree._Element, ctx: _Context) -> str:
-        name = _text(el, "object") or ""
+    @staticmethod
+    def _select(el: etree._Element) -> list[str]:
+        """The fields a ``query`` selects; an aggregate or an empty select fails it."""
         select = _child(el, "select")
-        field_names = [
-            str(c.text or "").strip()
-            for c in (select if select is not None else [])
-            if isinstance(c.tag, str) and c.tag == "field"
-        ]
-        aggregates = [
-            c.tag
-            for c in (select if select is not None else [])
-            if isinstance(c.tag, str) and c.tag != "field"
-        ]
-        odef, table = self._object(ctx, name, "QUERY", name, query=True)
+        children = [c for c in (select if select is not None else []) if isinstance(c.tag, str)]
+        aggregates = [c.tag for c in children if c.tag != "field"]
         if aggregates:
             raise _Failure(
                 E.query_failed(f"Aggregate function {aggregates[0]} is not supported here.")
             )
-        if not field_names:
+        names = [str(c.text or "").strip() for c in children]
+        if not names:
             raise _Failure(E.query_failed("The select element must name at least one field."))
-        fields = _resolve_fields(odef, field_names)
+        return names
+
+    def _filter_of(self, el: etree._Element, odef: ObjectDef) -> Node:
+        filter_el = _child(el, "filter")
+        if filter_el is None:
+            return TrueNode()
+        try:
+            node = parse_filter(filter_el)
+        except QueryError as exc:
+            raise _Failure(E.query_failed(f"Invalid filter: {exc}")) from None
+        return self._where(node, odef)
+
+    def _fn_query(self, el: etree._Element, ctx: _Context) -> str:
+        name = _text(el, "object") or ""
+        if name.strip().upper() == AUDIT_HISTORY.name:
+            return self._audit_query(el, ctx, name)
+        odef, table = self._object(ctx, name, "QUERY", name, query=True)
+        fields = _resolve_fields(odef, self._select(el))
         missing = [f for f in fields if f in ctx.company.scenario.unqueryable(odef.name)]
         if missing:
             raise _Failure(E.fields_cannot_be_queried(odef.name, missing))
-        filter_el = _child(el, "filter")
-        node: Node = TrueNode()
-        if filter_el is not None:
-            try:
-                node = parse_filter(filter_el)
-            except QueryError as exc:
-                raise _Failure(E.query_failed(f"Invalid filter: {exc}")) from None
-            node = self._where(node, odef)
+        node = self._filter_of(el, odef)
         order: list[tuple[str, bool]] = []
         orderby = _child(el, "orderby")
         if orderby is not None:
@@ -856,6 +859,52 @@ class Gateway:
             return f"<data {attrs}/>"
         return f"<data {attrs}>{records}</data>"
 
+    def _audit_query(self, el: etree._Element, ctx: _Context, name: str) -> str:
+        """``query`` of ``AUDITHISTORY``: the company's audit rows matching the filter, oldest
+        first (or as ordered by ACCESSTIME), paged by offset."""
+        company = ctx.company
+        scenario = company.scenario
+        if not (
+            scenario.audit_trail
+            and scenario.role_assigned
+            and "Platform Services" in scenario.modules
+        ):
+            raise _Failure(self._support(E.no_permission("QUERY", name)))
+        odef = AUDIT_HISTORY
+        fields = _resolve_fields(odef, self._select(el))
+        node = self._filter_of(el, odef)
+        options = _child(el, "options")
+        ci = _truthy(_text(options, "caseinsensitive"))
+        try:
+            matches = compile_predicate(node, odef, ci)
+        except QueryError as exc:
+            raise _Failure(E.query_failed(str(exc))) from None
+        descending = False
+        orderby = _child(el, "orderby")
+        for o in orderby if orderby is not None else []:
+            if isinstance(o.tag, str) and o.tag == "order":
+                fname = (_text(o, "field") or "").upper()
+                if fname != "ACCESSTIME":
+                    raise _Failure(E.query_failed(f"Cannot order audit history by {fname}."))
+                descending = _child(o, "descending") is not None
+        with company.lock:
+            rows = [row for row in company.audit if matches(_getter(row))]
+        if descending:
+            rows.reverse()
+        pagesize = min(max(_int(_text(el, "pagesize"), DEFAULT_PAGE), 1), QUERY_MAX_PAGE)
+        offset = max(_int(_text(el, "offset"), 0), 0)
+        page = rows[offset : offset + pagesize]
+        records = "".join(
+            f"<{name}>" + "".join(_el(f, row.get(f, "")) for f in fields) + f"</{name}>"
+            for row in page
+        )
+        remaining = max(len(rows) - offset - len(page), 0)
+        attrs = (
+            f'listtype="{_esc_attr(name)}" totalcount="{len(rows)}" offset="{offset}" '
+            f'count="{len(page)}" numremaining="{remaining}"'
+        )
+        return f"<data {attrs}>{records}</data>" if records else f"<data {attrs}/>"
+
     # read
 
     def _fn_read(self, el: etree._Element, ctx: _Context) -> str:
@@ -888,7 +937,10 @@ class Gateway:
 
     def _fn_lookup(self, el: etree._Element, ctx: _Context) -> str:
         name = _text(el, "object") or _text(el, "name") or ""
-        odef = ctx.company.object_def(name) if name else None
+        if name.strip().upper() == AUDIT_HISTORY.name:
+            odef: ObjectDef | None = AUDIT_HISTORY
+        else:
+            odef = ctx.company.object_def(name) if name else None
         if odef is None:
             raise _Failure(E.unknown_object(name))
         parts = [
@@ -1096,6 +1148,10 @@ def _relationships(odef: ObjectDef) -> list[tuple[str, str, str, str]]:
         path = target[0] if f.name != "MEGAENTITYID" else "MELOCATION"
         out.append((path, target[0], target[1], f.name))
     return out
+
+
+def _getter(row: dict[str, str]) -> Callable[[str], str]:
+    return lambda name: row.get(name, "")
 
 
 def _resolve_fields(odef: ObjectDef, names: Sequence[str]) -> tuple[str, ...]:

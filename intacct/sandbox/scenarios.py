@@ -95,6 +95,16 @@ class Scenario:
     #: Requests the company may have in flight over all its connections (Intacct's default tier:
     #: 2); more get HTTP 429 GW-0010. ``None``: the sandbox's ``max_concurrent``.
     max_concurrent: int | None = None
+    #: Whether the web services user may read the audit trail (``AUDITHISTORY``: the role's
+    #: View permission for custom reports, with Platform Services). Not in the guide's table.
+    audit_trail: bool = True
+    #: How the company's audit trail words an addition, a change and a deletion (ACCESSMODE; the
+    #: documented values include both ``Created``/``Modified``/``Deleted`` and ``Add Event``/
+    #: ``Modify Event``/``Delete Event``), which field of the record its OBJECTKEY holds
+    #: (``RECORDNO``, or ``ID``: the object's ID field) and the case of its OBJECTTYPE.
+    audit_modes: tuple[str, str, str] = ("Created", "Modified", "Deleted")
+    audit_key: str = "RECORDNO"
+    audit_type_upper: bool = False
 
     @property
     def company_id(self) -> str:
@@ -193,6 +203,18 @@ def _scenarios() -> dict[str, Scenario]:
             "two_requests_at_a_time",
             "Intacct's default tier, enforced: a third concurrent request gets HTTP 429 GW-0010.",
             max_concurrent=2,
+        ),
+        Scenario(
+            "no_audit_trail",
+            "The role may not read the audit trail (no View permission for custom reports).",
+            audit_trail=False,
+        ),
+        Scenario(
+            "audit_trail_differs",
+            "An audit trail worded Add/Modify/Delete Event, keyed by ID, object types upper-case.",
+            audit_modes=("Add Event", "Modify Event", "Delete Event"),
+            audit_key="ID",
+            audit_type_upper=True,
         ),
         Scenario(
             "rate_limited",

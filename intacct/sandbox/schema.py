@@ -33,6 +33,7 @@ from typing import Literal
 from intacct import catalog
 
 __all__ = [
+    "AUDIT_HISTORY",
     "DATA_END",
     "DATA_START",
     "HOLE_MODULUS",
@@ -1079,6 +1080,37 @@ def _standard_objects() -> dict[str, ObjectDef]:
 
 #: Every standard object the sandbox serves (the catalog's list objects), by name.
 STANDARD_OBJECTS: dict[str, ObjectDef] = _standard_objects()
+
+
+def _audit_field(name: str, label: str, kind: Kind = "text", datatype: str = "TEXT") -> FieldDef:
+    return FieldDef(name, label, datatype, kind, "empty", readonly=True)
+
+
+#: ``AUDITHISTORY``: the company's audit trail (developer.intacct.com, Company Console → Audit
+#: Trails). Its rows are not generated: :class:`intacct.sandbox.world.Company` appends one per
+#: record its mutations add, change or delete. Reading it needs the role's View permission for
+#: custom reports (Platform Services).
+AUDIT_HISTORY = ObjectDef(
+    name="AUDITHISTORY",
+    singular="Audit history",
+    plural="Audit history",
+    fields=(
+        _audit_field("OBJECTTYPE", "Object type"),
+        _audit_field("OBJECTKEY", "Object key"),
+        _audit_field("OBJECTDESC", "Object description"),
+        _audit_field("USERID", "User ID"),
+        _audit_field("ACCESSTIME", "Access time", "datetime", "TIMESTAMP"),
+        _audit_field("ACCESSMODE", "Access mode"),
+        _audit_field("SOURCE", "Source"),
+        _audit_field("WORKFLOWACTION", "Workflow action"),
+    ),
+    key_field="OBJECTKEY",
+    id_field="OBJECTKEY",
+    name_field="OBJECTDESC",
+    status_field=None,
+    created_field="ACCESSTIME",
+    modified_field="ACCESSTIME",
+)
 
 
 def apbill_object(custom: CustomFieldDef | None) -> ObjectDef:

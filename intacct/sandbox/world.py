@@ -835,6 +835,9 @@ class Company:
         self.peak_in_flight = 0
         self.rng = random.Random(f"{seed}:{company_id}")
         self._mutations = 0
+        #: The audit trail (``AUDITHISTORY`` rows, oldest first): one per record a mutation
+        #: added, changed or deleted, worded as the scenario says.
+        self.audit: list[dict[str, str]] = []
 
     def __repr__(self) -> str:
         return f"Company({self.company_id!r}, scenario={self.scenario.name!r})"
@@ -952,9 +955,13 @@ class Company:
         deletes: int = 0,
         objects: Sequence[str] | None = None,
         seed: int | None = None,
+        audited: bool = True,
     ) -> dict[str, MutationSummary]:
         """Add, change (new WHENMODIFIED; new name or toggled status) and delete records of each
-        object (default: every list object and dimension).  Returns what happened per object."""
+        object (default: every list object and dimension).  Returns what happened per object.
+
+        Each touched record gets an audit-trail row, unless ``audited`` is False (a real audit
+        trail can miss events: an object without audit trails, a bulk import)."""
         names = list(objects) if objects is not None else self.list_object_names()
         out: dict[str, MutationSummary] = {}
         with self.lock:
@@ -966,10 +973,36 @@ class Company:
                 if table is None:
                     raise KeyError(name)
                 done = table.mutate(rng, adds, changes, deletes, now)
-                out[table.odef.name] = MutationSummary(
-                    done["added"], done["changed"], done["deleted"]
-                )
+                summary = MutationSummary(done["added"], done["changed"], done["deleted"])
+                out[table.odef.name] = summary
+                if audited:
+                    self._audit(table, summary, format_timestamp(now))
         return out
+
+    def _audit(self, table: ObjectTable, summary: MutationSummary, stamp: str) -> None:
+        odef, scenario = table.odef, self.scenario
+        created, modified, deleted = scenario.audit_modes
+        object_type = odef.name.upper() if scenario.audit_type_upper else odef.name.lower()
+        by_id = scenario.audit_key.upper() == "ID"
+        for mode, recnos in (
+            (created, summary.added),
+            (modified, summary.changed),
+            (deleted, summary.deleted),
+        ):
+            for n in recnos:
+                key = table.value(n, odef.id_field) if by_id else table.value(n, odef.key_field)
+                self.audit.append(
+                    {
+                        "OBJECTTYPE": object_type,
+                        "OBJECTKEY": key,
+                        "OBJECTDESC": table.value(n, odef.name_field),
+                        "USERID": "Admin",
+                        "ACCESSTIME": stamp,
+                        "ACCESSMODE": mode,
+                        "SOURCE": "ui",
+                        "WORKFLOWACTION": "",
+                    }
+                )
 
     def reset(self) -> None:
         """Back to the initial scenario and untouched records."""
@@ -981,6 +1014,7 @@ class Company:
             self.max_concurrent = None
             self.refused_busy = self.peak_in_flight = 0
             self.rng = random.Random(f"{self.seed}:{self.company_id}")
+            self.audit.clear()
 
     def visibility(self, odef: ObjectDef, location_id: str, showprivate: bool) -> Node | None:
         """The condition limiting what a session sees in a multi-entity company.

@@ -27,11 +27,22 @@ pytestmark = pytest.mark.django_db
 OBJECTS = ["VENDOR", "CLASS", "DEPARTMENT"]
 
 
+def profiled(
+    make_attempt, legal_entity: LegalEntity, company: str, objects: list[str]
+) -> LegalEntity:
+    """``legal_entity`` connected to a sandbox company, with a profile of ``objects``."""
+    make_attempt(company)
+    ApiSyncProfile.objects.create(legal_entity=legal_entity, object_names=objects)
+    return legal_entity
+
+
+def object_row(run: SyncRun, name: str) -> SyncRunObject:
+    return run.object_results.get(object_name=name)
+
+
 @pytest.fixture
 def healthy(make_attempt, legal_entity: LegalEntity) -> LegalEntity:
-    make_attempt("healthy-top")
-    ApiSyncProfile.objects.create(legal_entity=legal_entity, object_names=OBJECTS)
-    return legal_entity
+    return profiled(make_attempt, legal_entity, "healthy-top", OBJECTS)
 
 
 def sync(legal_entity: LegalEntity, kind: str = SyncRun.Kind.PARTIAL) -> SyncRun:

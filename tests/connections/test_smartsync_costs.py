@@ -33,10 +33,11 @@ def test_a_run_counts_the_functions_the_company_ran(healthy, sandbox):
         assert run.state == SyncRun.State.SUCCEEDED
         assert run.transactions == company.functions_run - before > 0
         objects = sum(row.transactions for row in run.object_results.all())
-        # Every function is some object's, but the sign-in: in a full sync it is the first
-        # object's; a partial sync signs in for the batch of every object's first pages.
-        sign_in = 0 if kind == SyncRun.Kind.FULL else 1
-        assert objects == run.transactions - sign_in
+        # Every function is some object's, but the sign-in and the audit-trail query: in a full
+        # sync the sign-in is the first object's; a partial sync signs in for the batch of every
+        # object's first pages, where the audit-trail query (one page here) travels too.
+        run_level = 0 if kind == SyncRun.Kind.FULL else 2
+        assert objects == run.transactions - run_level
         assert run.requests >= (len(OBJECTS) if kind == SyncRun.Kind.FULL else 2)
 
 
@@ -81,9 +82,31 @@ def test_a_partial_sync_starts_every_object_in_one_request(healthy, sandbox):
     company.mutate(changes=2, objects=["VENDOR"], seed=3)
     run = sync(healthy, kind=SyncRun.Kind.PARTIAL)
     assert run.state == SyncRun.State.SUCCEEDED
-    # Sign-in, then one request with every object's changes and keys (the sandbox's 20 records
-    # a list fit one page each), and nothing else.
+    # Sign-in, then one request with every object's changes and the audit-trail query (the
+    # changed records are held, so nothing needs looking up), and nothing else.
     assert run.requests == 2
-    assert run.transactions == 1 + 2 * len(OBJECTS)
+    assert run.transactions == 1 + len(OBJECTS) + 1
+    assert run.audit_trail is True
     vendor = run.object_results.get(object_name="VENDOR")
     assert vendor.updated == 2
+    assert not vendor.reconciled
+
+
+def test_without_the_audit_trail_a_partial_sync_batches_changes_and_keys(
+    make_attempt, legal_entity, sandbox
+):
+    make_attempt("no-audit-trail")
+    ApiSyncProfile.objects.create(legal_entity=legal_entity, object_names=OBJECTS)
+    sync(legal_entity, kind=SyncRun.Kind.FULL)
+    sandbox.company("no-audit-trail").mutate(changes=2, objects=["VENDOR"], seed=3)
+    first = sync(legal_entity, kind=SyncRun.Kind.PARTIAL)
+    # The first partial sync tries the audit trail once, is refused, and lists keys.
+    assert first.state == SyncRun.State.SUCCEEDED
+    assert first.audit_trail is False
+    assert "may not read" in first.audit_note
+    assert ApiSyncProfile.objects.get(legal_entity=legal_entity).audit_trail is False
+    run = sync(legal_entity, kind=SyncRun.Kind.PARTIAL)
+    # Then sign-in, one request with every object's changes and keys, and nothing else.
+    assert run.requests == 2
+    assert run.transactions == 1 + 2 * len(OBJECTS)
+    assert all(row.reconciled for row in run.object_results.all())

@@ -9,7 +9,7 @@ import pytest
 
 from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun, SyncRunObject
 from connections.selectors.smartsync import sync_report
-from tests.connections.test_smartsync import live_keys, sandbox_keys, sync
+from tests.connections.test_smartsync import live_keys, object_row, profiled, sandbox_keys, sync
 
 pytestmark = pytest.mark.django_db
 
@@ -17,13 +17,7 @@ OBJECTS = ["EMPLOYEE", "EXCHANGERATE", "VENDOR"]
 
 
 def _entity(make_attempt, legal_entity: LegalEntity, company: str) -> LegalEntity:
-    make_attempt(company)
-    ApiSyncProfile.objects.create(legal_entity=legal_entity, object_names=OBJECTS)
-    return legal_entity
-
-
-def _row(run: SyncRun, name: str) -> SyncRunObject:
-    return run.object_results.get(object_name=name)
+    return profiled(make_attempt, legal_entity, company, OBJECTS)
 
 
 def test_missing_optional_fields_are_left_out_with_a_warning(make_attempt, legal_entity, sandbox):
@@ -31,7 +25,7 @@ def test_missing_optional_fields_are_left_out_with_a_warning(make_attempt, legal
     run = sync(entity, kind=SyncRun.Kind.FULL)
 
     assert run.state == SyncRun.State.SUCCEEDED
-    employee, rates, vendor = (_row(run, n) for n in OBJECTS)
+    employee, rates, vendor = (object_row(run, n) for n in OBJECTS)
     assert employee.warnings == [
         "PERSONALINFO.CONTACTNAME is not available in this company; synced without it."
     ]
@@ -70,9 +64,9 @@ def test_partial_syncs_leave_the_learned_fields_out_from_the_start(
     failed_before, run_before = company.functions_failed, company.functions_run
     run = sync(entity, kind=SyncRun.Kind.PARTIAL)
     assert run.state == SyncRun.State.SUCCEEDED
-    employee = _row(run, "EMPLOYEE")
+    employee = object_row(run, "EMPLOYEE")
     # Still said, but no request was refused: the partial sync asked without the field at once.
-    assert employee.warnings == _row(full, "EMPLOYEE").warnings
+    assert employee.warnings == object_row(full, "EMPLOYEE").warnings
     assert company.functions_failed == failed_before
     assert company.functions_run > run_before
     assert live_keys(entity, "EMPLOYEE") == sandbox_keys(sandbox, "fields-differ", "EMPLOYEE")
@@ -92,11 +86,11 @@ def test_a_required_field_fails_the_object_naming_it_and_the_step(
     run = sync(entity, kind=SyncRun.Kind.FULL)
 
     assert run.state == SyncRun.State.PARTIAL
-    vendor = _row(run, "VENDOR")
+    vendor = object_row(run, "VENDOR")
     assert vendor.state == SyncRunObject.State.FAILED
     assert "VENDORID of VENDOR cannot be queried in this company" in vendor.error
     assert "step 3, Role and permissions" in vendor.error
-    assert _row(run, "EMPLOYEE").state == SyncRunObject.State.SUCCEEDED
+    assert object_row(run, "EMPLOYEE").state == SyncRunObject.State.SUCCEEDED
 
 
 def test_the_healthy_company_syncs_every_field(make_attempt, legal_entity, sandbox):

@@ -11,10 +11,12 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from connections.models import (
     HANDOFF_STEPS,
+    ApiSyncProfile,
     AuditEvent,
     CheckResult,
     ConnectionAttempt,
@@ -585,3 +587,27 @@ def test_entity_list_sender_failure_is_ours(make_attempt, caplog):
         action="verification.sender_config_failed", legal_entity=attempt.legal_entity
     ).exists()
     assert any(r.levelno == logging.ERROR for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("company", "readable"), [("healthy-top", True), ("no-audit-trail", False)]
+)
+def test_verification_records_the_audit_trail_and_teaches_the_profile(
+    make_attempt, client, system_admin, company, readable
+):
+    attempt = make_attempt(company)
+    ApiSyncProfile.objects.create(legal_entity_id=attempt.legal_entity_id, object_names=["VENDOR"])
+
+    run = verified(attempt)
+
+    assert run.state == VerificationRun.State.PASSED
+    line = run.results.get(kind=CheckResult.Kind.OPTIONAL)
+    assert line.outcome == ("granted" if readable else "missing")
+    profile = ApiSyncProfile.objects.get(legal_entity_id=attempt.legal_entity_id)
+    assert profile.audit_trail is readable
+    report = report_for(run)
+    assert report["optional_permissions"][0]["status"] == line.outcome
+    client.force_login(system_admin)
+    page = client.get(reverse("connections:credentials", args=[attempt.legal_entity.public_id]))
+    assert "Audit trail (optional)" in page.text
+    assert ("Not granted (optional)" in page.text) is not readable

@@ -231,3 +231,21 @@ def test_verify_learns_the_fields_of_the_objects_asked_about(connect: ConnectFac
     assert report.round_trips == plain.round_trips
     healthy = verify(connect("healthy-top"), names=NAMES, field_objects=["EXCHANGERATE"])
     assert "FROM_CURRENCY" in healthy.fields["EXCHANGERATE"]
+
+
+def test_the_audit_trail_is_an_optional_permission(connect: ConnectFactory) -> None:
+    """Probed in the first request; its absence never fails the verification."""
+    granted = verify(connect("healthy-top"), names=NAMES)
+    assert granted.audit_trail is True
+    assert granted.optional[0].message.startswith("Granted")
+    denied = verify(connect("no-audit-trail"), names=NAMES)
+    assert denied.ok
+    assert denied.round_trips == granted.round_trips
+    assert denied.audit_trail is False
+    (line,) = denied.optional
+    assert line.status == "missing"
+    assert f"edit the role '{NAMES.role_name}'" in line.message
+    assert "Custom reports" in line.message
+    assert denied.to_json()["optional_permissions"][0]["key"] == "audit_trail"
+    failed = verify(connect("bad-password"), names=NAMES)
+    assert failed.audit_trail is None
