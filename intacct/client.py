@@ -561,15 +561,19 @@ class IntacctClient:
         """The first page of each query, sent :data:`MAX_FUNCTIONS_PER_REQUEST` functions to a
         request (one round trip for a whole partial sync of small lists); a query the gateway
         refused is its error, in its place. A request-level failure raises."""
+        return self.pages_at([(spec, 0) for spec in specs])
+
+    def pages_at(self, wanted: Sequence[tuple[QuerySpec, int]]) -> list[Page | IntacctError]:
+        """The page at each offset of each query, batched as :meth:`first_pages`."""
         out: list[Page | IntacctError] = []
-        for start in range(0, len(specs), MAX_FUNCTIONS_PER_REQUEST):
-            batch = specs[start : start + MAX_FUNCTIONS_PER_REQUEST]
-            functions = [spec.function(0) for spec in batch]
-            response = self.send(functions)
-            for fn in functions:
+        for start in range(0, len(wanted), MAX_FUNCTIONS_PER_REQUEST):
+            batch = wanted[start : start + MAX_FUNCTIONS_PER_REQUEST]
+            functions = [(spec.function(offset), offset) for spec, offset in batch]
+            response = self.send([fn for fn, _ in functions])
+            for fn, offset in functions:
                 result = response.result_for(fn.controlid)
                 error = result.error()
-                out.append(error if error is not None else Page.of(result, 0))
+                out.append(error if error is not None else Page.of(result, offset))
         return out
 
     def read_by_query_pages(

@@ -331,14 +331,16 @@ def perform_sync(run_id: int) -> SyncRun | None:
 
 
 def concurrent_objects(client: IntacctClient, count: int) -> int:
-    """How many objects to sync at once: up to the company's concurrency limit (each object's
-    pager then keeps that many requests in flight, and the client's limiter holds the company
-    to it). Each object runs in its own thread with its own database connection, which needs
+    """How many objects to sync at once: one more than the company's concurrency limit (each
+    object's pager keeps that many requests in flight, and the client's limiter holds the
+    company to it). Each object runs in its own thread with its own database connection, which needs
     committed data and a database that takes concurrent writers: PostgreSQL, outside any
     transaction. SQLite, or a caller's transaction (tests), runs them one after the other."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return 1
-    return max(1, min(count, client.max_concurrency))
+    # One more than the limit: while an object is between requests (parsing, writing, starting
+    # its key listing), another's request takes the free slot.
+    return max(1, min(count, client.max_concurrency + 1))
 
 
 def _sync_objects(
@@ -431,7 +433,8 @@ def _describe(exc: IntacctError) -> str:
 class FirstPages:
     """A partial sync's start of one object, fetched in a batch with every other object's
     (:func:`_partial_plan`): the first page of its changes since ``since`` (a page, or the error
-    the gateway gave that query), and either
+    the gateway gave that query; ``since`` None: the object syncs in full, and this is the first
+    page of all its records), and either
 
     - ``listing``: the first page of its key listing (``keys``; ``None`` when it was not
       batched, and is fetched by the object itself), or
@@ -442,10 +445,11 @@ class FirstPages:
     ``audit_keys``: every key the audit trail named for the object (``None``: not read).
     ``functions``: how many of the batched functions were this object's."""
 
-    since: datetime
+    since: datetime | None
     changed: Page | IntacctError
     listing: bool = True
-    keys: Page | IntacctError | None = None
+    #: The key listing's pages, every one of them (batched too), or none (fetched by the object).
+    keys: tuple[Page | IntacctError, ...] = ()
     audit_keys: frozenset[str] | None = None
     deleted_rows: tuple[str, ...] = ()
     lookup_specs: tuple[QuerySpec, ...] = ()
@@ -504,9 +508,11 @@ def _partial_plan(
     use_audit = audit is not False
     plan: list[tuple[ListObject, datetime, bool]] = []
     audit_since: datetime | None = None
+    full: list[ListObject] = []
     for obj in objects:
         watermark = last_watermark(entity, obj.name)
         if watermark is None:
+            full.append(obj)  # never synced (or not in this company): in full
             continue
         seen = history.get(obj.name)
         synced = seen.synced if seen is not None else None
@@ -519,10 +525,12 @@ def _partial_plan(
             start = synced - OVERLAP
             audit_since = start if audit_since is None else min(audit_since, start)
     out = PartialPlan(audit_used=False, audit_note="" if use_audit else AUDIT_NOT_PERMITTED)
-    if not plan:
+    if not plan and not full:
         return out
 
-    specs: list[QuerySpec] = []
+    specs: list[QuerySpec] = [
+        QuerySpec(obj.name, obj.fields, show_private=show_private) for obj in full
+    ]
     for obj, since, listing in plan:
         specs.append(
             QuerySpec.changed(
@@ -541,14 +549,19 @@ def _partial_plan(
         audit_spec = audit_query([obj.name for obj, _, _ in plan], audit_since)
         specs.append(audit_spec)
     pages = iter(client.first_pages(specs))
+    for obj in full:
+        out.objects[obj.name] = FirstPages(None, next(pages), functions=1)
     firsts: dict[str, tuple[Page | IntacctError, Page | IntacctError | None]] = {}
     for obj, _since, listing in plan:
         changed = next(pages)
         firsts[obj.name] = (changed, next(pages) if listing else None)
+    key_pages = _rest_of_listings(client, plan, firsts, show_private)
 
     events = None
     if audit_spec is not None:
-        events, out = _read_audit(client, audit_spec, next(pages), [o.name for o, _, _ in plan])
+        events, read = _read_audit(client, audit_spec, next(pages), [o.name for o, _, _ in plan])
+        out.audit_used, out.audit_note = read.audit_used, read.audit_note
+        out.audit_readable = read.audit_readable
 
     lookups: dict[str, tuple[tuple[str, ...], list[QuerySpec]]] = {}
     if events is not None:
@@ -561,17 +574,23 @@ def _partial_plan(
     lookup_pages = iter(client.first_pages(lookup_specs)) if lookup_specs else iter(())
 
     for obj, since, listing in plan:
-        changed, keys = firsts[obj.name]
+        changed, _keys = firsts[obj.name]
+        key_listing = key_pages.get(obj.name, ())
         if events is None:
             # No audit trail this run: every object lists its keys (those not batched now).
             out.objects[obj.name] = FirstPages(
-                since, changed, listing=True, keys=keys, functions=2 if listing else 1
+                since, changed, listing=True, keys=key_listing, functions=1 + len(key_listing)
             )
             continue
         audit_keys = frozenset(events.keys_of(obj.name))
         if listing:
             out.objects[obj.name] = FirstPages(
-                since, changed, listing=True, keys=keys, audit_keys=audit_keys, functions=2
+                since,
+                changed,
+                listing=True,
+                keys=key_listing,
+                audit_keys=audit_keys,
+                functions=1 + len(key_listing),
             )
             continue
         deleted_rows, obj_specs = lookups[obj.name]
@@ -585,6 +604,34 @@ def _partial_plan(
             lookups=tuple(next(lookup_pages) for _ in obj_specs),
             functions=1 + len(obj_specs),
         )
+    return out
+
+
+def _rest_of_listings(
+    client: IntacctClient,
+    plan: list[tuple[ListObject, datetime, bool]],
+    firsts: dict[str, tuple[Page | IntacctError, Page | IntacctError | None]],
+    show_private: bool,
+) -> dict[str, tuple[Page | IntacctError, ...]]:
+    """Every page of each key listing whose first page came in the batch: the others as far as
+    that first page counted, batched the same way (a listing that grew meanwhile is followed to
+    its end by the object itself)."""
+    wanted: list[tuple[QuerySpec, int]] = []
+    owners: list[str] = []
+    out: dict[str, tuple[Page | IntacctError, ...]] = {}
+    for obj, _since, _listing in plan:
+        first = firsts[obj.name][1]
+        if first is None:
+            continue
+        out[obj.name] = (first,)
+        if isinstance(first, Page) and first.count and first.numremaining:
+            spec = _key_listing(obj, show_private)
+            end = first.count + first.numremaining
+            for offset in range(first.count, end, first.count):
+                wanted.append((spec, offset))
+                owners.append(obj.name)
+    for name, page in zip(owners, client.pages_at(wanted) if wanted else [], strict=True):
+        out[name] = (*out[name], page)
     return out
 
 
@@ -826,7 +873,15 @@ def sync_object(
     ``stats.watermark`` to the newest WHENMODIFIED held afterwards."""
     since = last_watermark(legal_entity, obj.name) if kind == SyncRun.Kind.PARTIAL else None
     if since is None:
-        _full(client, legal_entity, obj, show_private, stats)
+        batched = first.changed if first is not None and first.since is None else None
+        _full(
+            client,
+            legal_entity,
+            obj,
+            show_private,
+            stats,
+            _page_or_raise(batched) if batched is not None else None,
+        )
     else:
         stats.since = since - OVERLAP
         _partial(client, legal_entity, obj, show_private, stats, stats.since, first)
@@ -842,13 +897,15 @@ def _full(
     obj: ListObject,
     show_private: bool,
     stats: ObjectStats,
+    first: Page | None = None,
 ) -> None:
     """Every record, then a key-only listing: offset pages can skip or repeat a record when
     others are added or deleted while they are read, so the listing (not the pages) decides what
-    is gone, and keys it has that the pages missed are read by key."""
+    is gone, and keys it has that the pages missed are read by key. ``first``: the first page,
+    fetched in a partial sync's batch."""
     now = timezone.now()
     seen = KeySet()
-    for page in client.query_pages(obj.name, obj.fields, show_private=show_private):
+    for page in client.query_pages(obj.name, obj.fields, show_private=show_private, first=first):
         seen.update(_write_page(legal_entity, obj, page.records, now, stats))
         stats.page_done(page)
     listed = _list_keys(client, obj, show_private, stats)
@@ -888,14 +945,7 @@ def _partial(
     if first is not None and not first.listing:
         _apply_audit(client, legal_entity, obj, first, now, stats)
         return
-    keys_first = first.keys if first is not None else None
-    listed = _list_keys(
-        client,
-        obj,
-        show_private,
-        stats,
-        first=_page_or_raise(keys_first) if keys_first is not None else None,
-    )
+    listed = _list_keys(client, obj, show_private, stats, batched=first.keys if first else ())
     held = held_keys(legal_entity.pk, obj.name)
     unknown = listed.difference(held)
     _read_keys(client, legal_entity, obj, unknown, now, stats)
@@ -959,15 +1009,31 @@ def _list_keys(
     show_private: bool,
     stats: ObjectStats,
     *,
-    first: Page | None = None,
+    batched: tuple[Page | IntacctError, ...] = (),
 ) -> KeySet:
-    """Every key Intacct has for the object, from light pages of the key field only."""
+    """Every key Intacct has for the object, from light pages of the key field only
+    (``batched``: its pages fetched already; a listing that grew past them is followed)."""
     listed = KeySet()
-    for page in client.query_pages(
-        obj.name, [obj.key_field], show_private=show_private, page_size=KEY_PAGE_SIZE, first=first
-    ):
+
+    def take(page: Page) -> None:
         listed.update([key for key in page.values(obj.key_field) if key])
         stats.page_done()
+
+    if not batched:
+        for page in _key_listing(obj, show_private).pages(client):
+            take(page)
+        return listed
+    spec = _key_listing(obj, show_private)
+    page = _page_or_raise(batched[0])
+    take(page)
+    for item in batched[1:]:
+        page = _page_or_raise(item)
+        take(page)
+    while page.count and page.numremaining:
+        page = Page.of(
+            client.call(spec.function(page.offset + page.count)), page.offset + page.count
+        )
+        take(page)
     return listed
 
 

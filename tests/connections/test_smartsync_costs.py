@@ -110,3 +110,54 @@ def test_without_the_audit_trail_a_partial_sync_batches_changes_and_keys(
     assert run.requests == 2
     assert run.transactions == 1 + 2 * len(OBJECTS)
     assert all(row.reconciled for row in run.object_results.all())
+
+
+def test_without_the_audit_trail_every_page_of_every_key_listing_is_batched(
+    make_attempt, legal_entity, sandbox, monkeypatch
+):
+    """Key listings of several pages: the first pages travel with the changes, the rest of every
+    listing in one more request, and the deletions they reveal are exact."""
+    from connections.services import smartsync
+    from tests.connections.test_smartsync import live_keys
+
+    monkeypatch.setattr(smartsync, "KEY_PAGE_SIZE", 7)  # 20 records: 3 pages a listing
+    make_attempt("no-audit-trail")
+    ApiSyncProfile.objects.create(
+        legal_entity=legal_entity, object_names=OBJECTS, audit_trail=False
+    )
+    sync(legal_entity, kind=SyncRun.Kind.FULL)
+    company = sandbox.company("no-audit-trail")
+    done = company.mutate(changes=2, deletes=3, objects=["VENDOR", "CLASS"], seed=5)
+
+    run = sync(legal_entity, kind=SyncRun.Kind.PARTIAL)
+
+    assert run.state == SyncRun.State.SUCCEEDED
+    # Sign-in with every object's changes and first key page, then the other 2 pages of each.
+    assert run.requests == 3
+    assert run.transactions == 1 + len(OBJECTS) * (1 + 3)
+    for name in OBJECTS:
+        row = run.object_results.get(object_name=name)
+        expected = len(done[name].deleted) if name in done else 0
+        assert row.deleted == expected
+        held = live_keys(legal_entity, name)
+        assert held == {str(n) for n in sandbox.snapshot("no-audit-trail", name)}
+
+
+def test_an_object_new_to_the_profile_starts_in_the_partial_syncs_batch(healthy, sandbox):
+    """An object never synced joins a partial sync in full: its first page travels in the batch
+    with the other objects' changes, and what it holds afterwards equals Intacct's."""
+    from tests.connections.test_smartsync import live_keys
+
+    sync(healthy, kind=SyncRun.Kind.FULL)
+    ApiSyncProfile.objects.filter(legal_entity=healthy).update(object_names=[*OBJECTS, "LOCATION"])
+
+    run = sync(healthy, kind=SyncRun.Kind.PARTIAL)
+
+    assert run.state == SyncRun.State.SUCCEEDED
+    location = run.object_results.get(object_name="LOCATION")
+    assert location.created == 20
+    assert live_keys(healthy, "LOCATION") == {
+        str(n) for n in sandbox.snapshot("healthy-top", "LOCATION")
+    }
+    # Sign-in with the batch (LOCATION's first page included), then LOCATION's key listing.
+    assert run.requests == 3
