@@ -170,6 +170,9 @@ class RedisLimiter:
         self._back_off = redis.register_script(_BACK_OFF)
         self._held_lock = threading.Lock()
         self._held: dict[str, str] = {}  # token → its sorted set
+        # Waiters of this process wake as soon as one of its slots is given back (slots of
+        # other processes are seen at the next poll).
+        self._released = threading.Condition()
         self._renewer: threading.Thread | None = None
         # While Redis is unreachable: this process's slots, so requests still go out, limited.
         self._fallback = LocalLimiter(acquire_timeout=acquire_timeout)
@@ -209,6 +212,8 @@ class RedisLimiter:
                 self._held.pop(token, None)
             with suppress(*self._redis_errors):  # else the lease lapses by itself
                 self._redis.zrem(slots, token)
+            with self._released:
+                self._released.notify_all()
 
     def _take(self, key: str, limit: int) -> tuple[str, str]:
         slots, pause = self._keys(key)
@@ -224,7 +229,12 @@ class RedisLimiter:
                 raise LimiterTimeout(f"no request slot of {key} came free")
             # Jitter keeps waiting workers from polling in step.
             wait = int(wait_ms) / 1000 if int(wait_ms) > 0 else self._poll
-            self._sleep(wait + random.uniform(0, self._poll))
+            wait += random.uniform(0, self._poll)
+            if self._sleep is time.sleep:
+                with self._released:
+                    self._released.wait(wait)
+            else:
+                self._sleep(wait)
         self._hold(token, slots)
         return token, slots
 
