@@ -11,6 +11,8 @@ Control endpoints (JSON, outside the gateway path):
   "deletes": n, "objects": [...], "seed": n, "audited": true}`` (all optional; ``audited``
   false leaves the changes out of the company's audit trail).
 - ``GET /sandbox/companies/<company_id>/snapshot?object=VENDOR``: ``{recordno: whenmodified}``.
+- ``GET /sandbox/companies/<company_id>/stats``: requests, functions run and failed, the most
+  requests it had in flight at once, and how many it refused as over its limit.
 - ``POST /sandbox/reset``: every company back to its initial scenario and records.
 """
 
@@ -197,6 +199,16 @@ def _control(sandbox: Sandbox, method: str, path: str, environ: dict[str, Any]) 
             except KeyError as exc:
                 return 400, {"error": f"unknown object {exc.args[0]}"}
             return 200, {name: asdict(summary) for name, summary in done.items()}
+        if action == "stats" and method == "GET":
+            with company.lock:
+                return 200, {
+                    "requests": company.request_count,
+                    "functions_run": company.functions_run,
+                    "functions_failed": company.functions_failed,
+                    "peak_in_flight": company.peak_in_flight,
+                    "refused_busy": company.refused_busy,
+                    "audit_rows": len(company.audit),
+                }
         if action == "snapshot" and method == "GET":
             query = parse_qs(str(environ.get("QUERY_STRING", "")))
             name = (query.get("object") or [""])[0]
