@@ -99,19 +99,18 @@ def sandbox_keys(sandbox: Sandbox, name: str) -> set[str]:
 
 
 def object_row(page: Page, name: str) -> Locator:
-    return page.locator("#sync-run li.sync-object").filter(
-        has=page.locator("label strong", has_text=re.compile(rf"^{name}$"))
+    return page.locator("#sync-run tr.sync-object").filter(
+        has=page.locator("th label", has_text=re.compile(rf"^{name}$"))
     )
 
 
-def counts_text(fetched: int, created: int, updated: int, deleted: int) -> str:
-    return f"{fetched} fetched · {created} created · {updated} updated · {deleted} deleted"
-
-
-def counts_pattern(created: int, updated: int, deleted: int) -> re.Pattern[str]:
-    """The counts line with these counts and any number fetched (a partial sync also re-reads the
-    records modified just before the newest one held)."""
-    return re.compile(rf"^\d+ fetched · {created} created · {updated} updated · {deleted} deleted$")
+def expect_object(row: Locator, state: str, **counts: int | None) -> None:
+    """The object's row is in ``state`` with these counts (``None``: any number, as a partial
+    sync also re-reads the records modified just before the newest one held)."""
+    expect(row.locator(".sync-state")).to_have_text(state)
+    for name, value in counts.items():
+        cell = row.locator(f'td[data-count="{name}"]')
+        expect(cell).to_have_text(re.compile(r"^\d+$") if value is None else str(value))
 
 
 def expect_history_row(row: Locator, **cells: str) -> None:
@@ -179,7 +178,7 @@ def test_sync_then_partial_sync_then_schedule(
     expect(run.locator("progress")).to_have_count(len(OBJECTS))
     for name in OBJECTS:
         row = object_row(page, name)
-        expect(row.locator("label")).to_have_text(re.compile(rf"^{name}: (pending|running)$"))
+        expect(row.locator(".sync-state")).to_have_text(re.compile(r"^(pending|running)$"))
         expect(row.locator("progress")).to_be_visible()
         expect(row.locator("progress")).not_to_have_js_property("position", 1)
 
@@ -203,9 +202,8 @@ def test_sync_then_partial_sync_then_schedule(
     assert all(count > 0 for count in expected.values())
     for name in OBJECTS:
         row = object_row(page, name)
-        expect(row.locator("label")).to_have_text(f"{name}: succeeded")
-        expect(row.locator(".sync-counts")).to_have_text(
-            counts_text(expected[name], expected[name], 0, 0)
+        expect_object(
+            row, "succeeded", fetched=expected[name], created=expected[name], updated=0, deleted=0
         )
         with db_lock:
             assert live_keys(legal_entity, name) == sandbox_keys(sandbox, name)
@@ -261,12 +259,7 @@ def test_sync_then_partial_sync_then_schedule(
     assert partial_polls >= 1
     for name in OBJECTS:
         row = object_row(page, name)
-        expect(row.locator("label")).to_have_text(f"{name}: succeeded")
-        expect(row.locator(".sync-counts")).to_have_text(
-            counts_pattern(
-                changes[name]["created"], changes[name]["updated"], changes[name]["deleted"]
-            )
-        )
+        expect_object(row, "succeeded", fetched=None, **changes[name])
     expect(rows).to_have_count(2)
     expect_history_row(
         rows.first,

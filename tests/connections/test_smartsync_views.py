@@ -87,7 +87,7 @@ def test_page_is_full_without_htmx_and_a_fragment_with_it(system_admin, legal_en
     for words in ('id="sync-run"', 'id="sync-history"', 'id="schedule"', "Partial Sync"):
         assert words in page
     assert "<progress" in page
-    assert "12 fetched" in page
+    assert '<td class="num" data-count="fetched">12</td>' in page
     assert "<html" not in fragment
     assert 'id="sync-run"' in fragment
     assert 'id="schedule"' not in fragment
@@ -238,7 +238,7 @@ def test_a_running_object_shows_records_fetched_of_the_total(system_admin, legal
 
     html = page.content.decode()
     assert 'max="2000" value="500"' in html
-    assert "500 of 2000 fetched" in html
+    assert '<td class="num" data-count="fetched">500 of 2000</td>' in html
     # Not yet counted: an indeterminate bar; not started: an empty one.
     assert '<progress id="progress-2">' in html
     assert 'id="progress-3" max="1" value="0"' in html
