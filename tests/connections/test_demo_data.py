@@ -59,18 +59,31 @@ def test_demo_data_refuses_production_mode(settings):
     assert not get_user_model().objects.exists()
 
 
-def test_the_healthy_demo_entity_can_sync_at_once():
-    """Customer success's step 8 is done for the healthy entity only, once however often the
-    command runs."""
+def test_the_demo_entities_with_profiles_can_sync_at_once():
+    """Customer success's step 8 is done for the entities that show SmartSync against a company
+    (healthy, lacking fields, without or with a differently worded audit trail, three sharing one
+    company's limit), once however often the command runs."""
     from connections.models import ApiSyncProfile
 
     call_command("demo_data", stdout=StringIO())
     call_command("demo_data", stdout=StringIO())
 
-    profile = ApiSyncProfile.objects.get()
-    assert profile.legal_entity.name == "Demo US (healthy)"
-    assert profile.enabled
-    assert "VENDOR" in profile.object_names
+    by_company = {
+        p.legal_entity.name: p.legal_entity.attempts.get(is_current=True).company_id
+        for p in ApiSyncProfile.objects.select_related("legal_entity")
+    }
+    assert by_company == {
+        "Demo US (healthy)": "healthy-top",
+        "Demo DE (fields differ)": "fields-differ",
+        "Demo FR (no audit trail)": "no-audit-trail",
+        "Demo NL (audit trail worded otherwise)": "audit-trail-differs",
+        "Demo Group East (shared limit)": "two-requests-at-a-time",
+        "Demo Group West (shared limit)": "two-requests-at-a-time",
+        "Demo Group North (shared limit)": "two-requests-at-a-time",
+    }
+    for profile in ApiSyncProfile.objects.all():
+        assert profile.enabled
+        assert "VENDOR" in profile.object_names
 
 
 def test_demo_customer_success_logins_open_the_console(client):

@@ -618,6 +618,11 @@ def test_demo_data_builds_the_demo_organization():
         "Demo CA (sender not authorized)": "sender-not-authorized",
         "Demo AU (no custom field)": "no-custom-field",
         "Demo DE (fields differ)": "fields-differ",
+        "Demo FR (no audit trail)": "no-audit-trail",
+        "Demo NL (audit trail worded otherwise)": "audit-trail-differs",
+        "Demo Group East (shared limit)": "two-requests-at-a-time",
+        "Demo Group West (shared limit)": "two-requests-at-a-time",
+        "Demo Group North (shared limit)": "two-requests-at-a-time",
     }
     for attempt in attempts.values():
         assert attempt.state == ConnectionAttempt.State.DRAFT

@@ -53,17 +53,22 @@ DEMO_MEMBERS = [
     ("member", Membership.Role.SYSTEM_ADMINISTRATOR, CHILD_UNIT),
     ("clerk", Membership.Role.AP_CLERK, ROOT_UNIT),
 ]
-# The legal entity whose API Sync Profile customer success has already created (step 8), so
-# SmartSync (step 9) can be tried at once.
-DEMO_PROFILE_ENTITY = "Demo US (healthy)"
-# Legal entity → the sandbox company (scenario) it is connected to.
+# Legal entity → the sandbox company (scenario) it is connected to, and whether customer success
+# has already created its API Sync Profile (step 8), so SmartSync (step 9) can be tried at once.
 DEMO_LEGAL_ENTITIES = [
-    ("Demo US (healthy)", "healthy-top"),
-    ("Demo UK (missing permission)", "missing-permissions"),
-    ("Demo CA (sender not authorized)", "sender-not-authorized"),
-    ("Demo AU (no custom field)", "no-custom-field"),
-    ("Demo DE (fields differ)", "fields-differ"),
+    ("Demo US (healthy)", "healthy-top", True),
+    ("Demo UK (missing permission)", "missing-permissions", False),
+    ("Demo CA (sender not authorized)", "sender-not-authorized", False),
+    ("Demo AU (no custom field)", "no-custom-field", False),
+    ("Demo DE (fields differ)", "fields-differ", True),
+    ("Demo FR (no audit trail)", "no-audit-trail", True),
+    ("Demo NL (audit trail worded otherwise)", "audit-trail-differs", True),
+    # Three legal entities of one company, which takes 2 requests at a time over all of them.
+    ("Demo Group East (shared limit)", "two-requests-at-a-time", True),
+    ("Demo Group West (shared limit)", "two-requests-at-a-time", True),
+    ("Demo Group North (shared limit)", "two-requests-at-a-time", True),
 ]
+DEMO_PROFILE_ENTITIES = [name for name, _, profiled in DEMO_LEGAL_ENTITIES if profiled]
 
 
 class Command(BaseCommand):
@@ -92,11 +97,9 @@ class Command(BaseCommand):
         for username, password, _, description in DEMO_USERS:
             self.stdout.write(f"  {username:<10} / {password:<15} {description}")
         self.stdout.write(f"Demo organization: {organization.name}")
-        for name, company_id in DEMO_LEGAL_ENTITIES:
-            self.stdout.write(f"  {name:<34} → sandbox company {company_id}")
-        self.stdout.write(
-            f"{DEMO_PROFILE_ENTITY} has an API Sync Profile: SmartSync (step 9) works at once."
-        )
+        for name, company_id, profiled in DEMO_LEGAL_ENTITIES:
+            ready = " (API Sync Profile ready: SmartSync works at once)" if profiled else ""
+            self.stdout.write(f"  {name:<40} → sandbox company {company_id}{ready}")
 
 
 def ensure_user(username: str, password: str, *, kinds: set[str]) -> None:
@@ -137,7 +140,7 @@ def ensure_demo_organization() -> Organization:
         add_member(organization, users[username], role=role, home_org_unit=units[unit_name])
 
     customer = users["customer"]
-    for entity_name, company_id in DEMO_LEGAL_ENTITIES:
+    for entity_name, company_id, profiled in DEMO_LEGAL_ENTITIES:
         legal_entity = LegalEntity.objects.filter(
             organization=organization, name=entity_name
         ).first() or create_legal_entity(organization, entity_name, actor=customer)
@@ -150,7 +153,7 @@ def ensure_demo_organization() -> Organization:
                 password=SANDBOX_USER_PASSWORD,
                 endpoint=settings.INTACCT_ENDPOINT,
             )
-        if entity_name == DEMO_PROFILE_ENTITY:
+        if profiled:
             admin = get_user_model().objects.filter(username="admin").first()
             # Made before any verification, so it names its objects: every list object of the
             # guide's table (objects the sandbox company lacks are skipped by the sync).
