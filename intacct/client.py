@@ -8,8 +8,10 @@
 
 What it does for the caller:
 
-- Sessions: the first call logs in with ``getAPISession`` (alone in its request, as the docs ask),
-  then sends every later request to the endpoint that answer named, with the session id.  The
+- Sessions: the first call signs in with ``getAPISession`` (alone in its request, as the docs
+  ask) from a helper thread while that call goes out with the login itself, so no caller waits
+  a round trip for the sign-in; every request after the sign-in goes to the endpoint its answer
+  named, with the session id.  The
   endpoint's host must end in ``.intacct.com`` unless ``allowed_hosts`` names it (the sandbox).
   "Invalid session" makes the client log in again, once.
 - Retries: bounded, exponential backoff with jitter on transport errors, 5xx, 429/GW-0010 and
@@ -298,6 +300,8 @@ class IntacctClient:
         )
         self._session: p.ApiSession | None = None
         self._session_lock = threading.Lock()
+        self._signer_lock = threading.Lock()
+        self._signer: threading.Thread | None = None
         self._count_lock = threading.Lock()
         self.round_trips = 0
         #: Functions sent (API transactions, as Intacct bills them).
@@ -312,6 +316,8 @@ class IntacctClient:
         self.close()
 
     def close(self) -> None:
+        """Wait for a sign-in still under way (its request is counted and billed), then close."""
+        self.wait_for_sign_in()
         self._http.close()
 
     def __repr__(self) -> str:
@@ -335,7 +341,13 @@ class IntacctClient:
         """
         if login is not None:
             return self._send_once(functions, login, self.endpoint, transaction)
-        session = self.session()
+        session = self._session
+        if session is None:
+            # No session yet: sign in from a helper thread and meanwhile send this request with
+            # the credentials themselves (any request may authenticate with a login), so the
+            # sign-in's round trip is not one the caller waits for.
+            self._sign_in_in_background()
+            return self._send_once(functions, self.credentials.login(), self.endpoint, transaction)
         try:
             return self._send_once(
                 functions, p.SessionAuth(session.session_id), session.endpoint, transaction
@@ -363,6 +375,36 @@ class IntacctClient:
                 validate_endpoint(session.endpoint, self.allowed_hosts)
                 self._session = session
             return self._session
+
+    def _sign_in_in_background(self) -> None:
+        """Start a sign-in in a helper thread unless one is under way. Its request belongs to no
+        caller's count (:func:`counting_requests`): it is the client's, as the session is."""
+        with self._signer_lock:
+            if self._signer is not None and self._signer.is_alive():
+                return
+            signer = threading.Thread(
+                target=contextvars.Context().run,
+                args=(self._sign_in_quietly,),
+                name="intacct-sign-in",
+                daemon=True,
+            )
+            self._signer = signer
+        signer.start()
+
+    def _sign_in_quietly(self) -> None:
+        # The request sent meanwhile with the credentials meets the same failure and raises it
+        # to its caller; here it is only noted (its type: never a message that could echo input).
+        try:
+            self.session()
+        except Exception as exc:  # a helper thread has no caller to raise to
+            logger.info("intacct sign-in failed in the background: %s", type(exc).__name__)
+
+    def wait_for_sign_in(self, timeout: float | None = None) -> None:
+        """Wait for a sign-in started in the background (counts are final afterwards)."""
+        with self._signer_lock:
+            signer = self._signer
+        if signer is not None and signer is not threading.current_thread():
+            signer.join(timeout)
 
     def _drop_session(self, stale: p.ApiSession) -> None:
         with self._session_lock:

@@ -308,6 +308,7 @@ def perform_sync(run_id: int) -> SyncRun | None:
                     run, client, objects, show_private, left_out, audit=profile.audit_trail
                 )
             finally:
+                client.wait_for_sign_in()  # its request is the run's too
                 SyncRun.objects.filter(pk=run.pk).update(
                     requests=client.round_trips, transactions=client.functions_sent
                 )

@@ -136,6 +136,64 @@ def test_login_then_every_call_uses_the_session_endpoint(connect: ConnectFactory
     assert client.session() is session
 
 
+class AuthRecorder(httpx.BaseTransport):
+    """The sandbox in process, noting each request's functions and how it authenticated, in the
+    order the requests arrive; ``hold`` keeps getAPISession waiting until it is set."""
+
+    def __init__(self, world: Sandbox) -> None:
+        self.inner = httpx.WSGITransport(app=make_app(world))
+        self.seen: list[tuple[str, str]] = []
+        self.hold = threading.Event()
+        self.hold.set()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        root = etree.fromstring(request.content)
+        auth = "login" if root.find(".//authentication/login") is not None else "session"
+        names = ",".join(fn[0].tag for fn in root.iter("function"))
+        self.seen.append((names, auth))
+        if names == "getAPISession":
+            assert self.hold.wait(5)
+        return self.inner.handle_request(request)
+
+
+def test_the_first_call_does_not_wait_for_the_sign_in(world: Sandbox) -> None:
+    """While getAPISession is under way, the first call goes out with the login itself; calls
+    after the sign-in use the session. Requests and transactions are the same as signing in
+    first."""
+    transport = AuthRecorder(world)
+    transport.hold.clear()  # the sign-in answers only after the first call has been answered
+    client = IntacctClient(
+        credentials("healthy-top"),
+        endpoint=f"http://{IN_PROCESS_HOST}{GATEWAY_PATH}",
+        allowed_hosts=[IN_PROCESS_HOST],
+        transport=transport,
+    )
+    with client:
+        first = client.call(p.query("VENDOR", ["RECORDNO"], page_size=1))
+        assert first.ok
+        assert ("query", "login") in transport.seen
+        transport.hold.set()
+        client.wait_for_sign_in(5)
+        client.call(p.query("CLASS", ["RECORDNO"], page_size=1))
+    assert sorted(transport.seen) == sorted(
+        [("query", "login"), ("getAPISession", "login"), ("query", "session")]
+    )
+    assert transport.seen[-1] == ("query", "session")
+    assert (client.round_trips, client.functions_sent) == (3, 3)
+
+
+def test_a_wrong_password_fails_the_first_call_and_the_background_sign_in_quietly(
+    connect: ConnectFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = connect("healthy-top", password="Wr0ng-Secret-Pa55")
+    with caplog.at_level(logging.DEBUG, logger="intacct"), pytest.raises(SignInError):
+        client.call(p.query("VENDOR", ["RECORDNO"], page_size=1))
+    client.wait_for_sign_in(5)
+    assert client._session is None
+    assert "failed in the background: SignInError" in caplog.text
+    assert "Wr0ng-Secret-Pa55" not in caplog.text
+
+
 def test_entity_level_session(connect: ConnectFactory) -> None:
     assert connect("healthy-multi", "E200").session().location_id == "E200"
 
