@@ -208,6 +208,49 @@ def test_a_live_holder_keeps_its_slot_past_the_lease(redis_key: str) -> None:
         pass
 
 
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from intacct.limiter import RedisLimiter
+    redis_url, key, lease = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    with RedisLimiter.from_url(redis_url, lease=lease).slot(key, 1):
+        print("held", flush=True)
+        time.sleep(600)
+    """
+)
+
+
+@needs_redis
+def test_a_worker_process_killed_holding_a_slot_frees_it_within_its_lease(redis_key: str) -> None:
+    """A real process takes the company's only slot and keeps it past its lease (renewed) while
+    it lives; SIGKILLed, its slot comes back within the lease."""
+    import signal
+
+    lease = 1.0
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, REDIS_URL, redis_key, str(lease)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        waiting = RedisLimiter.from_url(REDIS_URL, acquire_timeout=2 * lease)
+        with pytest.raises(LimiterTimeout), waiting.slot(redis_key, 1):
+            pass  # two leases long: the living holder renewed its slot
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        other = RedisLimiter.from_url(REDIS_URL, acquire_timeout=5)
+        started = time.monotonic()
+        with other.slot(redis_key, 1):
+            waited = time.monotonic() - started
+        assert waited <= lease + 0.5
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
 def test_without_reachable_redis_the_limit_holds_in_the_process(caplog) -> None:
     """A Redis that cannot be reached (nothing listens on the port): requests still go out, each
     process keeping to the limit on its own, and a warning says so."""
