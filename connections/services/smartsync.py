@@ -99,6 +99,8 @@ OVERLAP = timedelta(minutes=5)
 #: backoff, before its object is given up.
 REQUEST_TIMEOUT = 120.0
 MAX_RETRIES = 6
+#: Records a page of a sync's queries (the gateway's maximum for ``query``).
+PAGE_SIZE = 2000
 #: Page size of the key-only listing (the gateway's maximum).
 KEY_PAGE_SIZE = 2000
 #: Unknown keys read per request (``IntacctClient.read`` splits them into functions of 100).
@@ -530,7 +532,8 @@ def _partial_plan(
         return out
 
     specs: list[QuerySpec] = [
-        QuerySpec(obj.name, obj.fields, show_private=show_private) for obj in full
+        QuerySpec(obj.name, obj.fields, page_size=PAGE_SIZE, show_private=show_private)
+        for obj in full
     ]
     for obj, since, listing in plan:
         specs.append(
@@ -540,6 +543,7 @@ def _partial_plan(
                 since,
                 modified_field=obj.when_modified_field,
                 created_field=obj.when_created_field,
+                page_size=PAGE_SIZE,
                 show_private=show_private,
             )
         )
@@ -902,14 +906,21 @@ def _full(
 ) -> None:
     """Every record, then a key-only listing: offset pages can skip or repeat a record when
     others are added or deleted while they are read, so the listing (not the pages) decides what
-    is gone, and keys it has that the pages missed are read by key. ``first``: the first page,
-    fetched in a partial sync's batch."""
+    is gone, and keys it has that the pages missed are read by key. Records that all came in one
+    page were read by one query, at one moment: that page is the listing, and no other is paid
+    for. ``first``: the first page, fetched in a partial sync's batch."""
     now = timezone.now()
     seen = KeySet()
-    for page in client.query_pages(obj.name, obj.fields, show_private=show_private, first=first):
+    whole = False
+    for number, page in enumerate(
+        client.query_pages(
+            obj.name, obj.fields, page_size=PAGE_SIZE, show_private=show_private, first=first
+        )
+    ):
         seen.update(_write_page(legal_entity, obj, page.records, now, stats))
         stats.page_done(page)
-    listed = _list_keys(client, obj, show_private, stats)
+        whole = number == 0 and page.offset == 0 and page.numremaining == 0
+    listed = seen if whole else _list_keys(client, obj, show_private, stats)
     _read_keys(client, legal_entity, obj, listed.difference(seen), now, stats)
     _mark_deleted(legal_entity, obj, listed, held_keys(legal_entity.pk, obj.name), now, stats)
     stats.reconciled = True
@@ -937,6 +948,7 @@ def _partial(
         since,
         modified_field=obj.when_modified_field,
         created_field=obj.when_created_field,
+        page_size=PAGE_SIZE,
         show_private=show_private,
         first=_page_or_raise(first.changed) if first is not None else None,
     )

@@ -158,5 +158,32 @@ def test_an_object_new_to_the_profile_starts_in_the_partial_syncs_batch(healthy,
     assert live_keys(healthy, "LOCATION") == {
         str(n) for n in sandbox.snapshot("healthy-top", "LOCATION")
     }
-    # Sign-in with the batch (LOCATION's first page included), then LOCATION's key listing.
-    assert run.requests == 3
+    # The sign-in beside the batch, where LOCATION's 20 records came in one page: one query saw
+    # them all at once, so no key listing is paid for.
+    assert run.requests == 2
+    assert location.transactions == 1
+
+
+def test_a_full_sync_of_a_list_that_fits_one_page_pays_for_no_key_listing(
+    healthy, sandbox, monkeypatch
+):
+    """One query read every record at one moment: it decides what is gone. A list of several
+    pages still pays for its key listing, which catches what moved between the pages."""
+    from connections.services import smartsync
+    from tests.connections.test_smartsync import live_keys
+
+    sync(healthy, kind=SyncRun.Kind.FULL)
+    done = sandbox.company("healthy-top").mutate(deletes=2, objects=["CLASS"], seed=9)
+
+    run = sync(healthy, kind=SyncRun.Kind.FULL)
+
+    assert run.transactions == 1 + len(OBJECTS)  # the sign-in and one page an object
+    row = run.object_results.get(object_name="CLASS")
+    assert row.deleted == len(done["CLASS"].deleted) == 2
+    assert row.reconciled
+    assert live_keys(healthy, "CLASS") == {str(n) for n in sandbox.snapshot("healthy-top", "CLASS")}
+
+    monkeypatch.setattr(smartsync, "PAGE_SIZE", 7)
+    paged = sync(healthy, kind=SyncRun.Kind.FULL)
+    vendor = paged.object_results.get(object_name="VENDOR")
+    assert vendor.transactions == 3 + 1  # 3 pages of records, then one page of keys
