@@ -49,10 +49,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_sandbox(records: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_sandbox(records: int, latency_ms: float = 0.0) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "intacct.sandbox", "--port", str(port), "--records", str(records)],
+        [
+            sys.executable,
+            "-m",
+            "intacct.sandbox",
+            "--port",
+            str(port),
+            "--records",
+            str(records),
+            "--latency-ms",
+            str(latency_ms),
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
