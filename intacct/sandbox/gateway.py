@@ -308,7 +308,10 @@ class Gateway:
             return _control_failure(echo, [E.invalid_request()], 400)
         drop_session = False
         if company is not None:
-            fault, drop_session = self._gateway_fault(company, echo)
+            with company.lock:
+                company.request_count += 1
+                number = company.request_count
+            fault, drop_session = self._gateway_fault(company, echo, number)
             if fault is not None:
                 self._sleep()
                 return fault
@@ -459,10 +462,11 @@ class Gateway:
         return True, self.sandbox.find_company(session.company_id)
 
     def _gateway_fault(
-        self, company: Company, echo: _ControlEcho
+        self, company: Company, echo: _ControlEcho, number: int
     ) -> tuple[GatewayReply | None, bool]:
         """A gateway-level answer for this company's scenario, if any, and whether the session
-        used by this request should be dropped afterwards (flaky)."""
+        used by this request should be dropped afterwards (flaky). ``number``: the request's
+        place among the company's requests."""
         fault = company.scenario.gateway_fault
         if fault == "bad_sender_password":
             return _control_failure(echo, [self._support(E.partner_rejected())]), False
@@ -470,12 +474,8 @@ class Gateway:
             return _control_failure(echo, [E.demo_expired()]), False
         if fault == "bad_password_401":
             return _control_failure(echo, [E.login_failed_401()], 401), False
-        if fault == "rate_limited":
-            with company.lock:
-                company.request_count += 1
-                limited = company.request_count % RATE_LIMIT_EVERY == 0
-            if limited:
-                return _control_failure(echo, [E.rate_limited()], 429), False
+        if fault == "rate_limited" and number % RATE_LIMIT_EVERY == 0:
+            return _control_failure(echo, [E.rate_limited()], 429), False
         if fault == "flaky":
             with company.lock:
                 roll = company.rng.random()

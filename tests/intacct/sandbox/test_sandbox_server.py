@@ -94,3 +94,21 @@ def test_command_line_serves_and_stops_on_ctrl_c():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_stats_count_every_companys_requests_and_functions():
+    """``/sandbox/companies/<id>/stats`` counts each request that reached the company, whatever
+    its scenario, and the functions it ran."""
+    url, stop = serve_in_thread(Sandbox(records=10, scenarios=["healthy_top"]))
+    try:
+        with httpx.Client(base_url=url) as client:
+            for _ in range(3):
+                answer = client.post(GATEWAY_PATH, content=_request("healthy-top"))
+                assert answer.status_code == 200
+            stats = client.get("/sandbox/companies/healthy-top/stats").json()
+    finally:
+        stop()
+    assert stats["requests"] == 3
+    assert stats["functions_run"] == 3
+    assert stats["peak_in_flight"] == 1
+    assert stats["refused_busy"] == 0
