@@ -83,11 +83,13 @@ def next_sync_at(legal_entity: LegalEntity, *, now: datetime) -> datetime | None
     crontabs = [crontab_fields(schedule)]
     if schedule.weekly_full:
         crontabs.append(weekly_full_fields(schedule))
-    next_at: datetime = min(
-        local_now + TzAwareCrontab(**fields, tz=tz).remaining_estimate(local_now)
-        for fields in crontabs
-    )
-    return next_at
+    # The next firing after ``now`` itself (``remaining_estimate`` measures from the clock, not
+    # from ``now``, and its float sum lands a hair off the minute: 21:59:59.9996 for 22:00).
+    firings_at: list[datetime] = []
+    for fields in crontabs:
+        start, delta, _ = TzAwareCrontab(**fields, tz=tz).remaining_delta(local_now, tz=tz)
+        firings_at.append(start + delta)
+    return min(firings_at).replace(second=0, microsecond=0)
 
 
 #: The projection's horizon: a month of 30 days.

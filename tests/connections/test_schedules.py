@@ -189,3 +189,36 @@ def test_beat_sends_a_due_schedule_once_and_a_paused_one_never(legal_entity):
         last_run_at=timezone.now() - timedelta(minutes=5)
     )
     assert _beat_tick() == []
+
+
+@pytest.mark.parametrize(
+    ("frequency", "now", "expected"),
+    [
+        ("hourly", "2026-12-06T21:07:31.123456+00:00", "2026-12-06T22:00:00+00:00"),
+        ("daily", "2026-12-06T21:07:00+00:00", "2026-12-07T02:00:00+00:00"),
+        ("daily", "2026-12-07T01:59:59.999999+00:00", "2026-12-07T02:00:00+00:00"),
+    ],
+)
+def test_the_next_sync_is_on_the_minute_cron_fires(legal_entity, frequency, now, expected):
+    from datetime import datetime
+
+    from connections.selectors.schedules import next_sync_at
+
+    save_schedule(legal_entity, {"frequency": frequency, "time_of_day": time(2, 0)}, None)
+    at = next_sync_at(legal_entity, now=datetime.fromisoformat(now))
+    assert at == datetime.fromisoformat(expected)
+
+
+def test_the_next_sync_follows_the_schedules_timezone(legal_entity):
+    from datetime import UTC, datetime
+
+    from connections.selectors.schedules import next_sync_at
+
+    save_schedule(
+        legal_entity,
+        {"frequency": "daily", "time_of_day": time(2, 0), "timezone": "America/Toronto"},
+        None,
+    )
+    at = next_sync_at(legal_entity, now=datetime(2026, 12, 6, 21, 7, tzinfo=UTC))
+    assert at is not None
+    assert at.astimezone(UTC) == datetime(2026, 12, 7, 7, 0, tzinfo=UTC)  # 02:00 EST
