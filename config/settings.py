@@ -202,6 +202,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
@@ -240,8 +241,12 @@ TEMPLATES = [
                 "connections.context_processors.choices",
                 "connections.context_processors.console",
             ],
-            # The wizard's tags and filters (form_field, copy_value, status_icon…) everywhere.
-            "builtins": ["connections.templatetags.wizard"],
+            # The wizard's tags and filters (form_field, copy_value, status_icon…) and humanize's
+            # (intcomma, naturaltime) everywhere.
+            "builtins": [
+                "connections.templatetags.wizard",
+                "django.contrib.humanize.templatetags.humanize",
+            ],
             # "page.html#name" renders the {% partialdef name %} block of page.html.
             "loaders": [
                 (

@@ -365,7 +365,7 @@ class SyncScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
             "enabled": "Enabled (clear to pause)",
         }
         help_texts = {
-            "time_of_day": "Every hour runs at this time's minute.",
+            "time_of_day": "Every hour: syncs start at this minute past each hour.",
             "cron_expression": "Only for “Cron expression”: minute hour day-of-month month "
             "day-of-week, e.g. 30 6 * * 1-5.",
         }

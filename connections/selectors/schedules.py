@@ -15,6 +15,7 @@ from connections.models import LegalEntity, SyncSchedule
 
 __all__ = [
     "CRON_PARTS",
+    "TIER_ALLOWANCE",
     "Projection",
     "crontab_fields",
     "firings",
@@ -36,11 +37,30 @@ def parse_cron(expression: str) -> dict[str, str]:
             "A cron expression has five fields: minute hour day-of-month month day-of-week."
         )
     fields = dict(zip(CRON_PARTS, parts, strict=True))
+    # Each field on its own first, so the message names the one that is wrong.
+    for part, value in fields.items():
+        try:
+            crontab(**{part: value})
+        except (ValueError, IndexError):
+            label, allowed = _CRON_RANGES[part]
+            raise ValidationError(
+                f"The {label} field, “{value}”, is not valid: it takes {allowed}, "
+                "a list (1,15), a range (1-5) or a step (*/15)."
+            ) from None
     try:
         crontab(**fields)
     except (ValueError, IndexError) as error:
         raise ValidationError(f"Not a valid cron expression: {error}") from error
     return fields
+
+
+_CRON_RANGES = {
+    "minute": ("minute", "* or 0–59"),
+    "hour": ("hour", "* or 0–23"),
+    "day_of_month": ("day-of-month", "* or 1–31"),
+    "month_of_year": ("month", "* or 1–12"),
+    "day_of_week": ("day-of-week", "* or 0–6 (Sunday is 0) or mon–sun"),
+}
 
 
 def crontab_fields(schedule: SyncSchedule) -> dict[str, str]:
@@ -94,6 +114,8 @@ def next_sync_at(legal_entity: LegalEntity, *, now: datetime) -> datetime | None
 
 #: The projection's horizon: a month of 30 days.
 MONTH = timedelta(days=30)
+#: API transactions a month that Intacct's tier 1 includes, per company (overage is billed).
+TIER_ALLOWANCE = 100_000
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from connections.http import HtmxHttpRequest
 from connections.models import ApiSyncProfile, LegalEntity, Step, SyncRun, SyncSchedule
 from connections.selectors.connections import current_attempt
 from connections.selectors.profiles import profile_of
-from connections.selectors.schedules import projected_transactions
+from connections.selectors.schedules import TIER_ALLOWANCE, next_sync_at, projected_transactions
 from connections.selectors.smartsync import run_objects, sync_history
 from connections.services.schedules import save_schedule
 from connections.services.smartsync import start_sync
@@ -140,9 +140,17 @@ def run_status(request: HtmxHttpRequest, legal_entity: LegalEntity, run_id: Any)
 @wizard_view
 @vary_on_headers("HX-Request")
 def schedule(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResponse:
-    """Save the Sync Schedule: POST/redirect/GET, or the schedule region for htmx."""
+    """Save the Sync Schedule: POST/redirect/GET, or the schedule region for htmx. With
+    ``?preview=1``, save nothing: what the form as it stands would cost a month."""
     instance = SyncSchedule.objects.filter(legal_entity=legal_entity).first()
     form = SyncScheduleForm(request.POST, instance=instance)
+    if request.GET.get("preview"):
+        # is_valid() fills the form's instance in memory; only save_schedule writes.
+        context = _projection_context(legal_entity, form.instance if form.is_valid() else None)
+        context["schedule_url"] = reverse(
+            "connections:sync_schedule", args=[legal_entity.public_id]
+        )
+        return render(request, "connections/_sync_projection.html", context)
     saved = False
     if form.is_valid():
         try:
@@ -170,6 +178,19 @@ def schedule(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpRespons
 
 
 # --- Helpers -----------------------------------------------------------------------------------------
+
+
+def _projection_context(legal_entity: LegalEntity, schedule: SyncSchedule | None) -> dict[str, Any]:
+    """The month's API transactions of ``schedule`` (saved or as the form stands; ``None``: the
+    form is incomplete)."""
+    return {
+        "projection": projected_transactions(legal_entity, schedule, now=timezone.now())
+        if schedule is not None
+        else None,
+        "projection_incomplete": schedule is None,
+        "projection_kind": schedule.get_kind_display() if schedule is not None else "",
+        "tier_allowance": TIER_ALLOWANCE,
+    }
 
 
 def _page_url(legal_entity: LegalEntity) -> str:
@@ -216,7 +237,8 @@ def _context(
         if instance is not None and instance.enabled and not active
         else "",
         "schedule_form": SyncScheduleForm(instance=instance),
-        "projection": projected_transactions(legal_entity, instance, now=timezone.now()),
+        **_projection_context(legal_entity, instance or SyncSchedule(legal_entity=legal_entity)),
+        "next_sync_at": next_sync_at(legal_entity, now=timezone.now()),
         "can_sync": ready and not active,
         "sync_finished_event": SYNC_FINISHED,
     }

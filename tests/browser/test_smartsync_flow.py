@@ -41,7 +41,8 @@ HISTORY_COLUMNS = [
     "Created",
     "Updated",
     "Deleted",
-    "API transactions",
+    "Requests",
+    "Transactions",
     "Errors",
 ]
 
@@ -288,10 +289,15 @@ def test_sync_then_partial_sync_then_schedule(
     schedule = page.locator("#schedule")
     expect(schedule).to_contain_text("No schedule yet")
     # A bad cron expression is refused in place, with what was typed kept and nothing saved.
+    # Only the fields the frequency uses show: no weekday or cron expression for "Every day".
+    expect(schedule.get_by_label("Weekday")).to_be_hidden()
+    expect(schedule.get_by_label("Cron expression")).to_be_hidden()
+    expect(schedule.get_by_label("Weekly full sync on")).to_be_hidden()
     schedule.get_by_label("Frequency").select_option(value="cron")
+    expect(schedule.get_by_label("Time", exact=True)).to_be_hidden()
     schedule.get_by_label("Cron expression").fill("61 25 * * *")
     schedule.get_by_role("button", name="Save schedule").click()
-    expect(schedule).to_contain_text("Not a valid cron expression")
+    expect(schedule).to_contain_text("The minute field, “61”, is not valid: it takes * or 0–59")
     expect(schedule.get_by_label("Cron expression")).to_have_value("61 25 * * *")
     expect(page.locator("#request-error")).to_be_hidden()
     with db_lock:
@@ -300,12 +306,21 @@ def test_sync_then_partial_sync_then_schedule(
     schedule.get_by_label("Time", exact=True).fill("06:30")
     schedule.get_by_label("Timezone").select_option("Europe/Paris")
     schedule.get_by_label("Kind of sync").select_option(label="Partial")
+    # What the schedule would cost follows the form before it is saved: 30 partial syncs at
+    # the last partial sync's cost, and (once ticked) 4 or 5 full ones.
+    projection = schedule.locator("#schedule-projection")
+    expect(projection).to_contain_text(
+        re.compile(r"About [\d,]+ API transactions a month \(30 partial syncs")
+    )
     schedule.get_by_label("Also a weekly full sync").check()
+    expect(projection).to_contain_text(re.compile(r"30 partial syncs × \d+, [45] full × \d+"))
     schedule.get_by_label("Weekly full sync on").select_option(label="Sunday")
     expect(schedule.get_by_label("Enabled (clear to pause)")).to_be_checked()
     schedule.get_by_role("button", name="Save schedule").click()
     expect(schedule.get_by_role("status")).to_have_text("Schedule saved.")
-    expect(schedule).to_contain_text("Active: syncs start by themselves.")
+    expect(schedule).to_contain_text(
+        re.compile(r"Active: syncs start by themselves; the next at \d+ \w+, \d\d:\d\d UTC\.")
+    )
     expect(schedule.get_by_label("Time", exact=True)).to_have_value("06:30")
     expect(schedule.get_by_label("Timezone")).to_have_value("Europe/Paris")
     with db_lock:

@@ -222,3 +222,22 @@ def test_the_next_sync_follows_the_schedules_timezone(legal_entity):
     at = next_sync_at(legal_entity, now=datetime(2026, 12, 6, 21, 7, tzinfo=UTC))
     assert at is not None
     assert at.astimezone(UTC) == datetime(2026, 12, 7, 7, 0, tzinfo=UTC)  # 02:00 EST
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("61 * * * *", "The minute field, “61”, is not valid: it takes * or 0–59"),
+        ("0 25 * * *", "The hour field, “25”, is not valid: it takes * or 0–23"),
+        ("0 6 32 * *", "The day-of-month field, “32”, is not valid"),
+        ("0 6 * 13 *", "The month field, “13”, is not valid"),
+        ("0 6 * * funday", "The day-of-week field, “funday”, is not valid"),
+        ("0 6 * *", "A cron expression has five fields"),
+    ],
+)
+def test_a_bad_cron_expression_names_the_field_that_is_wrong(expression, message):
+    from connections.selectors.schedules import parse_cron
+
+    with pytest.raises(ValidationError) as info:
+        parse_cron(expression)
+    assert message in info.value.messages[0]

@@ -187,3 +187,55 @@ def test_a_full_sync_of_a_list_that_fits_one_page_pays_for_no_key_listing(
     paged = sync(healthy, kind=SyncRun.Kind.FULL)
     vendor = paged.object_results.get(object_name="VENDOR")
     assert vendor.transactions == 3 + 1  # 3 pages of records, then one page of keys
+
+
+def test_the_projection_follows_the_form_before_it_is_saved(client, system_admin, healthy, sandbox):
+    """``?preview=1`` prices the form as it stands and saves nothing; a schedule that would
+    spend more than the company's whole tier 1 allowance says so."""
+    from django.urls import reverse
+
+    from connections.models import SyncSchedule
+
+    sync(healthy, kind=SyncRun.Kind.FULL)
+    partial = sync(healthy, kind=SyncRun.Kind.PARTIAL)
+    client.force_login(system_admin)
+    url = reverse("connections:sync_schedule", args=[healthy.public_id]) + "?preview=1"
+    form = {
+        "frequency": "hourly",
+        "time_of_day": "02:00",
+        "weekday": "1",
+        "timezone": "UTC",
+        "kind": "partial",
+        "weekly_full_weekday": "0",
+        "enabled": "on",
+    }
+    hourly = client.post(url, form, headers={"HX-Request": "true"})
+    assert hourly.status_code == 200
+    assert "<html" not in hourly.text
+    total = 720 * partial.transactions
+    assert f"About {total:,} API transactions a month" in hourly.text
+    assert "720 partial syncs" in hourly.text
+    assert "More than the company" not in hourly.text
+
+    every_minute = client.post(url, {**form, "frequency": "cron", "cron_expression": "* * * * *"})
+    assert f"About {43_200 * partial.transactions:,} API transactions" in every_minute.text
+    assert "More than the company's whole tier 1 allowance" in every_minute.text
+
+    incomplete = client.post(url, {**form, "frequency": "cron", "cron_expression": "61 * * * *"})
+    assert "Complete the schedule to see what it costs a month." in incomplete.text
+    paused = client.post(url, {k: v for k, v in form.items() if k != "enabled"})
+    assert "Paused: no API transactions." in paused.text
+    assert not SyncSchedule.objects.exists()
+
+
+def test_the_page_prices_the_default_schedule_before_one_is_saved(
+    client, system_admin, healthy, sandbox
+):
+    from django.urls import reverse
+
+    sync(healthy, kind=SyncRun.Kind.FULL)
+    client.force_login(system_admin)
+    text = client.get(reverse("connections:smartsync", args=[healthy.public_id])).text
+    assert "No schedule yet" in text
+    assert 'id="schedule-projection"' in text
+    assert "30 partial syncs" in text  # the form's default: every day, partial

@@ -238,7 +238,7 @@ def test_a_running_object_shows_records_fetched_of_the_total(system_admin, legal
 
     html = page.content.decode()
     assert 'max="2000" value="500"' in html
-    assert '<td class="num" data-count="fetched">500 of 2000</td>' in html
+    assert '<td class="num" data-count="fetched">500 of 2,000</td>' in html
     # Not yet counted: an indeterminate bar; not started: an empty one.
     assert '<progress id="progress-2">' in html
     assert 'id="progress-3" max="1" value="0"' in html
