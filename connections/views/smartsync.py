@@ -150,6 +150,7 @@ def schedule(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpRespons
         context["schedule_url"] = reverse(
             "connections:sync_schedule", args=[legal_entity.public_id]
         )
+        context["sync_finished_event"] = SYNC_FINISHED
         return render(request, "connections/_sync_projection.html", context)
     saved = False
     if form.is_valid():

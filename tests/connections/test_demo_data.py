@@ -12,6 +12,18 @@ from connections.models import ConnectionHealth, LegalEntity
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _sandbox_port(settings):
+    """The demo's connections point at a free loopback port, where the command serves its own
+    sandbox while it verifies (never at a sandbox another test or ``make run`` started)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.INTACCT_ENDPOINT = f"http://127.0.0.1:{port}/ia/xml/xmlgw.phtml"
+
+
 def test_demo_data_creates_logins_and_prints_them():
     out = StringIO()
 
@@ -100,3 +112,38 @@ def test_demo_customer_success_logins_open_the_console(client):
     assert (success.is_staff, success.is_superuser) == (True, False)
     # Every demo entity has its health row, so the console lists it as it stands.
     assert ConnectionHealth.objects.count() == LegalEntity.objects.count() > 0
+
+
+def test_the_profiled_entities_are_verified_against_the_sandbox_once():
+    """Customer success profiles an entity whose connection was verified: the demo's profiled
+    entities are verified for real (checklist ticked, a verification run against the sandbox),
+    the others are left for the customer to try, and a second run verifies nothing again."""
+    from connections.models import ConnectionAttempt, Step, StepState, VerificationRun
+
+    out = StringIO()
+    call_command("demo_data", stdout=out)
+    assert "Verified 7 of them against the sandbox" in out.getvalue()
+
+    states = {
+        a.legal_entity.name: a.state
+        for a in ConnectionAttempt.objects.current().select_related("legal_entity")
+    }
+    verified = {name for name, state in states.items() if state == "verified"}
+    assert verified == {
+        "Demo US (healthy)",
+        "Demo DE (fields differ)",
+        "Demo FR (no audit trail)",
+        "Demo NL (audit trail worded otherwise)",
+        "Demo Group East (shared limit)",
+        "Demo Group West (shared limit)",
+        "Demo Group North (shared limit)",
+    }
+    assert states["Demo UK (missing permission)"] == "draft"
+    checklist = StepState.objects.filter(step=Step.PRE_CONNECTION, status="acknowledged")
+    assert checklist.count() == 7
+    assert VerificationRun.objects.filter(state="passed").count() == 7
+
+    again = StringIO()
+    call_command("demo_data", stdout=again)
+    assert "Verified" not in again.getvalue()
+    assert VerificationRun.objects.count() == 7

@@ -594,7 +594,7 @@ def test_admin_pages_load_for_every_model(staff_client, legal_entity):
 
 
 def test_demo_data_builds_the_demo_organization():
-    call_command("demo_data", stdout=StringIO())
+    call_command("demo_data", no_verify=True, stdout=StringIO())
 
     organization = Organization.objects.get(name="Demo Co")
     root = organization.units.root()
@@ -631,7 +631,7 @@ def test_demo_data_builds_the_demo_organization():
 
 
 def test_demo_data_twice_adds_nothing():
-    call_command("demo_data", stdout=StringIO())
+    call_command("demo_data", no_verify=True, stdout=StringIO())
     counts = [
         model.objects.count()
         for model in (Organization, OrgUnit, Membership, LegalEntity, ConnectionAttempt)
@@ -639,7 +639,7 @@ def test_demo_data_twice_adds_nothing():
     events = AuditEvent.objects.count()
 
     out = StringIO()
-    call_command("demo_data", stdout=out)
+    call_command("demo_data", no_verify=True, stdout=out)
 
     assert [
         model.objects.count()

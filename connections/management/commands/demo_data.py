@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -16,6 +20,7 @@ from connections.models import (
     LegalEntity,
     Membership,
     Organization,
+    Step,
 )
 from connections.services.accounts import (
     add_member,
@@ -24,10 +29,11 @@ from connections.services.accounts import (
     create_organization,
 )
 from connections.services.api_sync import create_api_sync_profile
-from connections.services.attempts import start_attempt
+from connections.services.attempts import acknowledge_step, start_attempt
 from connections.services.health import refresh_all
+from connections.services.verification import create_run, run_verification
 from intacct import list_object_names
-from intacct.sandbox import SANDBOX_USER_ID, SANDBOX_USER_PASSWORD
+from intacct.sandbox import SANDBOX_USER_ID, SANDBOX_USER_PASSWORD, Sandbox, serve_in_thread
 
 STAFF, SUPERUSER, CUSTOMER_SUCCESS = "staff", "superuser", "customer success"
 DEMO_USERS: list[tuple[str, str, set[str], str]] = [
@@ -80,8 +86,20 @@ class Command(BaseCommand):
             action="store_true",
             help="Run even in production mode (for a local docker-compose stack only).",
         )
+        parser.add_argument(
+            "--no-verify",
+            action="store_true",
+            help="Leave the entities with an API Sync Profile unverified (by default they are "
+            "verified against the Intacct sandbox, served for the while if it is not running).",
+        )
 
-    def handle(self, *args: Any, allow_production: bool = False, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        allow_production: bool = False,
+        no_verify: bool = False,
+        **options: Any,
+    ) -> None:
         if settings.PRODUCTION and not allow_production:
             raise CommandError(
                 "Refusing to create demo logins with well-known passwords in production mode; "
@@ -93,6 +111,7 @@ class Command(BaseCommand):
             organization = ensure_demo_organization()
             # Health rows of entities made before the console existed.
             refresh_all()
+        verified = 0 if no_verify else verify_profiled(organization)
         self.stdout.write("Demo logins:")
         for username, password, _, description in DEMO_USERS:
             self.stdout.write(f"  {username:<10} / {password:<15} {description}")
@@ -100,6 +119,10 @@ class Command(BaseCommand):
         for name, company_id, profiled in DEMO_LEGAL_ENTITIES:
             ready = " (API Sync Profile ready: SmartSync works at once)" if profiled else ""
             self.stdout.write(f"  {name:<40} → sandbox company {company_id}{ready}")
+        if verified:
+            self.stdout.write(
+                f"Verified {verified} of them against the sandbox, as their customer would have."
+            )
 
 
 def ensure_user(username: str, password: str, *, kinds: set[str]) -> None:
@@ -159,3 +182,46 @@ def ensure_demo_organization() -> Organization:
             # guide's table (objects the sandbox company lacks are skipped by the sync).
             create_api_sync_profile(legal_entity, actor=admin, object_names=list_object_names())
     return organization
+
+
+def verify_profiled(organization: Organization) -> int:
+    """Customer success profiles a legal entity once its connection is verified: verify the
+    profiled demo entities that were never checked (checklist ticked by the customer, then a
+    real verification run against the sandbox). Returns how many were verified."""
+    customer = get_user_model().objects.get(username="customer")
+    attempts = list(
+        ConnectionAttempt.objects.current().filter(
+            legal_entity__organization=organization,
+            legal_entity__name__in=DEMO_PROFILE_ENTITIES,
+            runs__isnull=True,
+        )
+    )
+    if not attempts:
+        return 0
+    with _sandbox_listening(settings.INTACCT_ENDPOINT):
+        for attempt in attempts:
+            acknowledge_step(attempt, Step.PRE_CONNECTION, actor=customer, via="demo")
+            run, created = create_run(attempt, user=customer)
+            if created:
+                run_verification(run.pk)
+    return len(attempts)
+
+
+@contextmanager
+def _sandbox_listening(endpoint: str) -> Iterator[None]:
+    """The sandbox answering at ``endpoint``: the running one, or one served from this process
+    while the block runs (``make run`` starts its own right after)."""
+    url = urlsplit(endpoint)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        if host not in ("127.0.0.1", "localhost"):
+            raise CommandError(f"Nothing answers at {endpoint}: start the sandbox.") from None
+        _, stop = serve_in_thread(Sandbox(), port=port, host="127.0.0.1")
+        try:
+            yield
+        finally:
+            stop()
+        return
+    yield
