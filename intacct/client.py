@@ -13,7 +13,7 @@ What it does for the caller:
   a round trip for the sign-in; every request after the sign-in goes to the endpoint its answer
   named, with the session id.  The
   endpoint's host must end in ``.intacct.com`` unless ``allowed_hosts`` names it (the sandbox).
-  "Invalid session" makes the client log in again, once.
+  "Invalid session" makes the client sign in again and resend (a few times at most).
 - Retries: bounded, exponential backoff with jitter on transport errors, 5xx, 429/GW-0010 and
   "temporarily off-line"; a request holding a write is never retried after an ambiguous failure
   (timeout, HTTP 524), because it may have completed.  The policy is :mod:`intacct.retry`.
@@ -62,6 +62,8 @@ from .timestamps import format_datetime
 
 #: Seconds every request to a company waits after a 429 that named no Retry-After.
 DEFAULT_BACK_OFF = 1.0
+#: How many times one request signs in again after "Invalid session" before giving up.
+SESSION_RENEWALS = 3
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -348,17 +350,20 @@ class IntacctClient:
             # sign-in's round trip is not one the caller waits for.
             self._sign_in_in_background()
             return self._send_once(functions, self.credentials.login(), self.endpoint, transaction)
-        try:
-            return self._send_once(
-                functions, p.SessionAuth(session.session_id), session.endpoint, transaction
-            )
-        except SessionExpiredError:
-            logger.info("intacct session expired; signing in again")
-            self._drop_session(session)
-            session = self.session()
-            return self._send_once(
-                functions, p.SessionAuth(session.session_id), session.endpoint, transaction
-            )
+        for renewal in range(SESSION_RENEWALS + 1):
+            try:
+                return self._send_once(
+                    functions, p.SessionAuth(session.session_id), session.endpoint, transaction
+                )
+            except SessionExpiredError:
+                # Nothing ran (an authentication failure), so sending again is safe, writes too;
+                # the new session may expire as well, so a few times, not once.
+                if renewal == SESSION_RENEWALS:
+                    raise
+                logger.info("intacct session expired; signing in again")
+                self._drop_session(session)
+                session = self.session()
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def call(self, function: p.Function) -> p.Result:
         """Send one function with the session and return its successful result (else raise)."""

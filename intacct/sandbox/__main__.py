@@ -6,6 +6,7 @@ Prints the gateway URL, the well-known credentials and the companies, then serve
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
@@ -18,7 +19,7 @@ from . import (
 )
 from .scenarios import DEFAULT_SCENARIO, SCENARIOS
 from .server import make_server, serve_forever
-from .world import DEFAULT_RECORDS, DEFAULT_SESSION_TTL, Sandbox
+from .world import DEFAULT_RECORDS, DEFAULT_SESSION_TTL, FaultPlan, Sandbox
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,9 +56,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--mutate-every", type=float, default=0.0, help="mutate every company every S seconds"
     )
+    parser.add_argument(
+        "--faults",
+        type=_fault_plan,
+        default=FaultPlan(),
+        metavar="JSON",
+        help='every company\'s fault plan, e.g. \'{"errors_every": 10, "errors_burst": 3}\' '
+        "(fields: errors_every, errors_burst, rate_limit_every, rate_limit_storm, retry_after, "
+        "session_every, reset_every, latency_ms)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for faults and mutations")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser
+
+
+def _fault_plan(text: str) -> FaultPlan:
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("a JSON object is needed")
+        return FaultPlan.of(data)
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"not a fault plan: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_concurrent=args.max_concurrent,
         session_ttl=args.session_ttl,
         seed=args.seed,
+        faults=args.faults,
     )
     try:
         server = make_server(sandbox, args.host, args.port, quiet=not args.verbose)

@@ -13,6 +13,9 @@ Control endpoints (JSON, outside the gateway path):
 - ``GET /sandbox/companies/<company_id>/snapshot?object=VENDOR``: ``{recordno: whenmodified}``.
 - ``GET /sandbox/companies/<company_id>/stats``: requests, functions run and failed, the most
   requests it had in flight at once, and how many it refused as over its limit.
+- ``GET|POST /sandbox/companies/<company_id>/faults``: the company's fault plan
+  (``intacct.sandbox.world.FaultPlan``: bursts of 5xx, storms of 429, sessions expiring every
+  few requests, connection resets, latency); POST ``{}`` clears it.
 - ``POST /sandbox/reset``: every company back to its initial scenario and records.
 """
 
@@ -20,15 +23,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from . import GATEWAY_PATH
-from .gateway import MAX_REQUEST_BYTES, Gateway
+from .gateway import MAX_REQUEST_BYTES, RESET, Gateway
 from .scenarios import SCENARIOS
-from .world import Sandbox
+from .world import FaultPlan, Sandbox
+
+#: The header by which the app asks the server to reset the connection instead of answering.
+RESET_HEADER = "X-Sandbox-Reset"
 
 __all__ = ["WSGIApp", "make_app"]
 
@@ -86,11 +92,15 @@ def make_app(sandbox: Sandbox) -> WSGIApp:
     gateway = Gateway(sandbox)
 
     def respond(
-        start_response: StartResponse, code: int, body: bytes, content_type: str
+        start_response: StartResponse,
+        code: int,
+        body: bytes,
+        content_type: str,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> list[bytes]:
         start_response(
             _status(code),
-            [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+            [("Content-Type", content_type), ("Content-Length", str(len(body))), *headers],
         )
         return [body]
 
@@ -111,7 +121,11 @@ def make_app(sandbox: Sandbox) -> WSGIApp:
                 # A mid-process failure: the real gateway gives no XML then, just an HTTP 500.
                 logger.exception("sandbox gateway failed")
                 return respond(start_response, 500, b"Internal Server Error", "text/plain")
-            return respond(start_response, reply.status, reply.body, reply.content_type)
+            headers = list(reply.headers)
+            if reply.status == RESET:
+                # The server resets the connection instead of answering (see server.py).
+                headers.append((RESET_HEADER, "1"))
+            return respond(start_response, reply.status, reply.body, reply.content_type, headers)
         if path == "/sandbox" or path.startswith("/sandbox/"):
             try:
                 code, payload = _control(sandbox, method, path, environ)
@@ -199,6 +213,10 @@ def _control(sandbox: Sandbox, method: str, path: str, environ: dict[str, Any]) 
             except KeyError as exc:
                 return 400, {"error": f"unknown object {exc.args[0]}"}
             return 200, {name: asdict(summary) for name, summary in done.items()}
+        if action == "faults" and method in ("GET", "POST"):
+            if method == "POST":
+                company.faults = FaultPlan.of(_payload(environ))
+            return 200, {"company_id": company.company_id, "faults": asdict(company.faults)}
         if action == "stats" and method == "GET":
             with company.lock:
                 return 200, {

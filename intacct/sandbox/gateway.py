@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs
 
 from lxml import etree
@@ -35,7 +35,16 @@ from .query import (
     resolve,
 )
 from .schema import AUDIT_HISTORY, ObjectDef, escape_text
-from .world import RESULT_ID_TTL, Company, Cursor, ObjectTable, Sandbox, Session, new_result_id
+from .world import (
+    RESULT_ID_TTL,
+    Company,
+    Cursor,
+    FaultPlan,
+    ObjectTable,
+    Sandbox,
+    Session,
+    new_result_id,
+)
 
 __all__ = [
     "GATEWAY_CONTENT_TYPE",
@@ -104,11 +113,18 @@ _PARSER = etree.XMLParser(
 
 @dataclass(frozen=True)
 class GatewayReply:
-    """An HTTP answer: status, body and content type."""
+    """An HTTP answer: status, body, content type and extra headers. Status :data:`RESET`
+    means no answer at all: the server resets the connection."""
 
     status: int
     body: bytes
     content_type: str = GATEWAY_CONTENT_TYPE
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+#: The status of a :class:`GatewayReply` that is a connection reset, not an answer (in process,
+#: where there is no connection to reset, it reaches the client as this HTTP status).
+RESET = 599
 
 
 # --- XML writing -------------------------------------------------------------------------------
@@ -311,7 +327,12 @@ class Gateway:
             with company.lock:
                 company.request_count += 1
                 number = company.request_count
+                plan = company.faults
+            planned = self._planned_fault(plan, number, echo)
+            if planned is not None:
+                return planned
             fault, drop_session = self._gateway_fault(company, echo, number)
+            drop_session = drop_session or plan.expires_session(number)
             if fault is not None:
                 self._sleep()
                 return fault
@@ -330,6 +351,8 @@ class Gateway:
                 return _control_failure(echo, [E.rate_limited()], 429)
         try:
             self._sleep()
+            if company is not None and company.faults.latency_ms > 0:
+                time.sleep(company.faults.latency_ms / 1000.0)
             out = [self._operation(op, base_url, drop_session) for op in operations]
         finally:
             if company is not None:
@@ -456,10 +479,29 @@ class Gateway:
             if company is None or company.scenario.gateway_fault == "unknown_company":
                 return False, None
             return True, company
-        session = self.sandbox.peek_session(_text(auth, "sessionid") or "")
+        session_id = _text(auth, "sessionid") or ""
+        session = self.sandbox.peek_session(session_id)
         if session is None:
-            return True, None
+            dropped = self.sandbox.company_of_dropped_session(session_id)
+            return True, self.sandbox.find_company(dropped) if dropped else None
         return True, self.sandbox.find_company(session.company_id)
+
+    def _planned_fault(
+        self, plan: FaultPlan, number: int, echo: _ControlEcho
+    ) -> GatewayReply | None:
+        """The answer the company's :class:`FaultPlan` gives its ``number``-th request, if any."""
+        if plan.resets(number):
+            return GatewayReply(RESET, b"", "text/plain")
+        if plan.server_error(number):
+            self._sleep()
+            return _html(503, "Service Temporarily Unavailable")
+        if plan.rate_limited(number):
+            self._sleep()
+            reply = _control_failure(echo, [E.rate_limited()], 429)
+            if plan.retry_after is not None:
+                return replace(reply, headers=(("Retry-After", str(plan.retry_after)),))
+            return reply
+        return None
 
     def _gateway_fault(
         self, company: Company, echo: _ControlEcho, number: int

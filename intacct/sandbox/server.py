@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
+import struct
 import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
-from .app import WSGIApp, make_app
+from .app import RESET_HEADER, WSGIApp, make_app
 from .world import Sandbox
 
 __all__ = ["SandboxServer", "make_server", "serve_forever", "serve_in_thread"]
@@ -114,6 +116,12 @@ class _Handler(BaseHTTPRequestHandler):
                 "headers": [("Content-Type", "text/plain")],
             }
             out = b"Internal Server Error"
+        if any(key == RESET_HEADER for key, _ in captured["headers"]):
+            # A connection reset (a fault plan's): RST instead of an answer.
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            return
         code, _, reason = captured["status"].partition(" ")
         self.send_response(int(code), reason)
         names = set()

@@ -796,6 +796,69 @@ _ROW_OF_OBJECT: dict[str, PermissionRow] = {
 }
 
 
+@dataclass(frozen=True)
+class FaultPlan:
+    """The faults a company's gateway requests meet, decided by each request's place among the
+    company's requests (1 = the first), so a run meets the same faults every time.
+
+    - ``errors_every`` / ``errors_burst``: the last ``errors_burst`` requests of every
+      ``errors_every`` get an HTML HTTP 503 (a burst of server errors; a retry lands in it too);
+    - ``rate_limit_every`` / ``rate_limit_storm``: the same shape of HTTP 429 GW-0010 answers (a
+      storm), with ``Retry-After: retry_after`` when that is set;
+    - ``session_every``: every that many requests, the session a request used expires after it
+      (the next request with it gets "Invalid session");
+    - ``reset_every``: every that many requests, the connection is reset without an answer (over
+      real HTTP; in process, an HTTP 599);
+    - ``latency_ms``: this company's answers take that much longer.
+    """
+
+    errors_every: int = 0
+    errors_burst: int = 1
+    rate_limit_every: int = 0
+    rate_limit_storm: int = 1
+    retry_after: int | None = None
+    session_every: int = 0
+    reset_every: int = 0
+    latency_ms: float = 0.0
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> FaultPlan:
+        """A plan from a JSON object of these fields; ``ValueError`` names an unknown or
+        negative one."""
+        known = {f.name for f in cls.__dataclass_fields__.values()}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fault fields: {', '.join(unknown)}; known: {sorted(known)}")
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            number = (
+                float(value) if name == "latency_ms" else (None if value is None else int(value))
+            )
+            if number is not None and number < 0:
+                raise ValueError(f"{name} must not be negative")
+            values[name] = number
+        return cls(**values)
+
+    @staticmethod
+    def _in_burst(number: int, every: int, burst: int) -> bool:
+        return every > 0 and (number - 1) % every >= every - min(burst, every)
+
+    def server_error(self, number: int) -> bool:
+        return self._in_burst(number, self.errors_every, self.errors_burst)
+
+    def rate_limited(self, number: int) -> bool:
+        return self._in_burst(number, self.rate_limit_every, self.rate_limit_storm)
+
+    def expires_session(self, number: int) -> bool:
+        return self.session_every > 0 and number % self.session_every == 0
+
+    def resets(self, number: int) -> bool:
+        return self.reset_every > 0 and number % self.reset_every == 0
+
+
+NO_FAULTS = FaultPlan()
+
+
 @dataclass
 class MutationSummary:
     """What one mutation did to one object."""
@@ -831,6 +894,8 @@ class Company:
         #: ``max_concurrent``), counted over every connection to it; and how many requests it
         #: refused with 429 for being over it, and the most it had in flight at once.
         self.max_concurrent: int | None = None
+        #: Faults its requests meet (``/sandbox/companies/<id>/faults``).
+        self.faults = NO_FAULTS
         self.refused_busy = 0
         self.peak_in_flight = 0
         self.rng = random.Random(f"{seed}:{company_id}")
@@ -1013,6 +1078,7 @@ class Company:
             self.functions_run = self.functions_failed = 0
             self.max_concurrent = None
             self.refused_busy = self.peak_in_flight = 0
+            self.faults = NO_FAULTS
             self.rng = random.Random(f"{self.seed}:{self.company_id}")
             self.audit.clear()
 
@@ -1059,7 +1125,8 @@ class Sandbox:
     ``records``: records per list object; ``latency_ms``: added to every gateway answer;
     ``fault_rate``: fraction of gateway requests answered with a non-XML HTTP 502/503;
     ``max_concurrent``: requests one company may have in flight (0 = unlimited; excess get
-    HTTP 429 GW-0010); ``session_ttl``: seconds a session lives after its last use.
+    HTTP 429 GW-0010); ``session_ttl``: seconds a session lives after its last use; ``faults``:
+    the :class:`FaultPlan` of every company (each can be given its own).
     """
 
     def __init__(
@@ -1074,8 +1141,11 @@ class Sandbox:
         seed: int = 0,
         support_ids: bool = True,
         scenarios: Iterable[str] | None = None,
+        faults: FaultPlan = NO_FAULTS,
     ) -> None:
         self.records = records
+        #: The faults every company meets unless given its own.
+        self.faults = faults
         self.default_scenario = get_scenario(scenario).name
         self.latency_ms = latency_ms
         self.fault_rate = fault_rate
@@ -1089,6 +1159,7 @@ class Sandbox:
         self._lock = threading.RLock()
         self._companies: dict[str, Company] = {}
         self._sessions: dict[str, Session] = {}
+        self._dropped: dict[str, str] = {}
         self._cursors: dict[str, Cursor] = {}
         self._mutator: tuple[threading.Thread, threading.Event] | None = None
         names = list(scenarios) if scenarios is not None else list(SCENARIOS)
@@ -1112,6 +1183,7 @@ class Sandbox:
             self.records if records is None else records,
             seed=self.seed,
         )
+        company.faults = self.faults
         with self._lock:
             self._companies[company_id.lower()] = company
         return company
@@ -1143,7 +1215,9 @@ class Sandbox:
         with self._lock:
             for company in self._companies.values():
                 company.reset()
+                company.faults = self.faults
             self._sessions.clear()
+            self._dropped.clear()
             self._cursors.clear()
             self.rng = random.Random(self.seed)
 
@@ -1185,7 +1259,17 @@ class Sandbox:
     def drop_session(self, session_id: str) -> None:
         """Invalidate a session (its next use answers "Invalid session")."""
         with self._lock:
-            self._sessions.pop(session_id, None)
+            session = self._sessions.pop(session_id, None)
+            if session is not None:
+                # Its company still counts the requests that come with it.
+                self._dropped[session_id] = session.company_id
+                while len(self._dropped) > 10_000:
+                    self._dropped.pop(next(iter(self._dropped)))
+
+    def company_of_dropped_session(self, session_id: str) -> str | None:
+        """The company ID of a session that was dropped (recently), else None."""
+        with self._lock:
+            return self._dropped.get(session_id.strip())
 
     def _expire(self, now: float) -> None:
         for sid in [s for s, v in self._sessions.items() if v.expires <= now]:

@@ -97,3 +97,35 @@ def closed_port_endpoint() -> str:
         probe.bind((SANDBOX_HOST, 0))
         port = probe.getsockname()[1]
     return f"http://{SANDBOX_HOST}:{port}{GATEWAY_PATH}"
+
+
+@pytest.fixture
+def pauses(monkeypatch) -> list[float]:
+    """The retry pauses of the sync's Intacct clients, recorded instead of slept."""
+    from functools import partial
+
+    from connections.services import signin
+    from intacct.client import IntacctClient
+
+    delays: list[float] = []
+    monkeypatch.setattr(signin, "IntacctClient", partial(IntacctClient, sleep=delays.append))
+    return delays
+
+
+#: The list objects of the unreliable-company syncs (:func:`connected`).
+FAULT_OBJECTS = ["VENDOR", "CLASS", "DEPARTMENT", "GLACCOUNT", "EMPLOYEE", "PROGRAM"]
+
+
+@pytest.fixture
+def connected(make_attempt, legal_entity: LegalEntity, sandbox: Sandbox):
+    """``connected(company)``: ``legal_entity`` connected to a sandbox company, whose faults start
+    from their first, with a profile of :data:`FAULT_OBJECTS`."""
+    from connections.models import ApiSyncProfile
+
+    def make(company_id: str) -> LegalEntity:
+        sandbox.company(company_id).reset()
+        make_attempt(company_id)
+        ApiSyncProfile.objects.create(legal_entity=legal_entity, object_names=FAULT_OBJECTS)
+        return legal_entity
+
+    return make

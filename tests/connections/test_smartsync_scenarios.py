@@ -10,34 +10,24 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import pytest
 from django.db import connection
 
-from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun, SyncRunObject
-from connections.services import signin
+from connections.models import LegalEntity, ListItem, SyncRun, SyncRunObject
 from connections.services.smartsync import start_sync
 from intacct.catalog import list_object
-from intacct.client import IntacctClient
 from intacct.sandbox.gateway import RATE_LIMIT_EVERY
 from intacct.sandbox.world import Sandbox
+from tests.connections.conftest import FAULT_OBJECTS
 from tests.connections.test_smartsync import counts, live_keys, sandbox_keys, sync
 from tests.connections.test_tasks import drain_queue
 
-OBJECTS = ["VENDOR", "CLASS", "DEPARTMENT", "GLACCOUNT", "EMPLOYEE", "PROGRAM"]
+OBJECTS = FAULT_OBJECTS
 STARTERS = 20
 
 Rows = dict[tuple[str, str], tuple[Any, ...]]
-
-
-@pytest.fixture
-def pauses(monkeypatch) -> list[float]:
-    """The retry pauses of the sync's Intacct clients, recorded instead of slept."""
-    delays: list[float] = []
-    monkeypatch.setattr(signin, "IntacctClient", partial(IntacctClient, sleep=delays.append))
-    return delays
 
 
 def intacct_time(text: str) -> datetime | None:
@@ -125,20 +115,6 @@ def sync_through_changes(
         assert row.created == len(done[name].added) == 3
         assert row.deleted == len(done[name].deleted) == 3
     return [full, second]
-
-
-@pytest.fixture
-def connected(make_attempt, legal_entity: LegalEntity, sandbox: Sandbox):
-    """``connected(company)``: ``legal_entity`` connected to a sandbox company, whose faults start
-    from their first, with a profile of :data:`OBJECTS`."""
-
-    def make(company_id: str) -> LegalEntity:
-        sandbox.company(company_id).reset()
-        make_attempt(company_id)
-        ApiSyncProfile.objects.create(legal_entity=legal_entity, object_names=OBJECTS)
-        return legal_entity
-
-    return make
 
 
 def total(runs: list[SyncRun], field: str) -> int:

@@ -208,6 +208,37 @@ def test_invalid_session_signs_in_again_once(connect: ConnectFactory, world: San
     assert client.round_trips == 4  # login, failed call, login again, the call again
 
 
+def test_sessions_expiring_again_and_again_are_renewed_a_few_times(
+    connect: ConnectFactory, world: Sandbox
+) -> None:
+    """Every session expires after one request: each call signs in again; a session that never
+    lives long enough to be used gives up after a few renewals, naming the expiry."""
+    from intacct.client import SESSION_RENEWALS
+    from intacct.errors import SessionExpiredError
+    from intacct.sandbox.world import FaultPlan
+
+    client = connect("healthy-top")
+    client.session()
+    world.company("healthy-top").faults = FaultPlan(session_every=1)
+    for _ in range(3):
+        assert client.call(p.query("VENDOR", ["RECORDNO"], page_size=1)).ok
+
+    # Now every sign-in's session is dropped before it can be used.
+    original = world.create_session
+
+    def short_lived(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        session = original(*args, **kwargs)  # type: ignore[arg-type]
+        world.drop_session(session.session_id)
+        return session
+
+    world.create_session = short_lived  # type: ignore[method-assign]
+    before = client.round_trips
+    with pytest.raises(SessionExpiredError):
+        client.call(p.query("VENDOR", ["RECORDNO"], page_size=1))
+    # The first try, then a sign-in and a try for each renewal.
+    assert client.round_trips - before == 1 + 2 * SESSION_RENEWALS
+
+
 def test_wrong_password_raises_sign_in_error(connect: ConnectFactory) -> None:
     with pytest.raises(SignInError) as info:
         connect("healthy-top", password="wrong").session()

@@ -112,3 +112,33 @@ def test_stats_count_every_companys_requests_and_functions():
     assert stats["functions_run"] == 3
     assert stats["peak_in_flight"] == 1
     assert stats["refused_busy"] == 0
+
+
+def test_a_fault_plan_answers_each_request_by_its_number():
+    """``/sandbox/companies/<id>/faults``: a burst of 503s, a storm of 429s with Retry-After, a
+    connection reset (no answer at all over real HTTP); ``{}`` clears the plan."""
+    url, stop = serve_in_thread(Sandbox(records=10, scenarios=["healthy_top"]))
+    try:
+        with httpx.Client(base_url=url) as client:
+            plan = {"errors_every": 3, "errors_burst": 1, "rate_limit_every": 4,
+                    "rate_limit_storm": 1, "retry_after": 2, "reset_every": 5}  # fmt: skip
+            answer = client.post("/sandbox/companies/healthy-top/faults", json=plan)
+            assert answer.json()["faults"]["errors_every"] == 3
+            seen = []
+            for _ in range(6):
+                try:
+                    reply = client.post(GATEWAY_PATH, content=_request("healthy-top"))
+                except httpx.TransportError as exc:
+                    seen.append(type(exc).__name__)
+                    continue
+                seen.append((reply.status_code, reply.headers.get("retry-after")))
+            assert seen[:4] == [(200, None), (200, None), (503, None), (429, "2")]
+            assert isinstance(seen[4], str)  # the fifth: reset, no answer
+            assert seen[5] == (503, None)  # the sixth: 6 % 3 == 0
+            bad = client.post("/sandbox/companies/healthy-top/faults", json={"nope": 1})
+            assert bad.status_code == 400
+            assert "unknown fault fields: nope" in bad.json()["error"]
+            client.post("/sandbox/companies/healthy-top/faults", json={})
+            assert client.post(GATEWAY_PATH, content=_request("healthy-top")).status_code == 200
+    finally:
+        stop()

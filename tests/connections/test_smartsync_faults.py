@@ -1,0 +1,119 @@
+"""SmartSync through the gateway's faults, one kind at a time: bursts of HTTP 5xx, storms of 429,
+sessions expiring every few requests, connections reset. Each company's fault plan decides by
+the request's number, so a run meets the same faults every time.
+
+Each run ends exact (a full sync, changes in Intacct, a partial sync), with its retries counted
+and bounded; a fault longer than the retry budget fails the run naming the reason, and the next
+run, once the fault has passed, repairs everything. The slow kinds (2 s a request, long storms)
+run in ``make soak``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from connections.models import SyncRun
+from connections.services.smartsync import MAX_RETRIES
+from intacct.sandbox.world import FaultPlan, Sandbox
+from tests.connections.test_smartsync import sync
+from tests.connections.test_smartsync_scenarios import (
+    assert_in_step,
+    intacct_rows,
+    run_requests,
+    sync_through_changes,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _small_pages(monkeypatch):
+    """Pages of 7 records: every object of 20 records pages, and lists its keys over pages,
+    so a sync sends enough requests to meet every fault many times."""
+    from connections.services import smartsync
+
+    monkeypatch.setattr(smartsync, "PAGE_SIZE", 7)
+    monkeypatch.setattr(smartsync, "KEY_PAGE_SIZE", 7)
+
+
+COMPANY = "healthy-top"
+
+#: Fault plans and the most retry pauses a run may take through them (bounded: every failed
+#: request is retried a few times at most, never in a loop).
+PLANS = {
+    "5xx bursts": FaultPlan(errors_every=6, errors_burst=2),
+    "429 storms": FaultPlan(rate_limit_every=11, rate_limit_storm=2, retry_after=0),
+    "sessions expiring": FaultPlan(session_every=4),
+    "connection resets": FaultPlan(reset_every=5),
+}
+
+
+@pytest.mark.parametrize("kind", list(PLANS))
+def test_a_sync_through_faults_ends_exact_with_bounded_retries(
+    kind, connected, sandbox: Sandbox, pauses
+):
+    legal_entity = connected(COMPANY)
+    company = sandbox.company(COMPANY)
+    company.faults = PLANS[kind]
+
+    runs = sync_through_changes(legal_entity, sandbox, COMPANY)
+
+    sent = company.request_count
+    assert run_requests(runs) == sent, "a request went uncounted"
+    faults = sum(_faulted(company.faults, n) for n in range(1, sent + 1))
+    assert faults > 0, "no fault was met"
+    if kind == "sessions expiring":
+        # No pause: an expired session is signed in again at once, once per expiry at most.
+        assert not pauses
+        assert sent <= 2 * (sent - faults) + 2
+    else:
+        # One pause per failed request (a retry that lands in the burst again pauses again).
+        assert len(pauses) == faults
+        assert max(_consecutive(company.faults, sent)) <= 2
+    print(f"{kind}: {sent} requests, {faults} met a fault, {len(pauses)} retry pauses")
+
+
+def test_a_fault_longer_than_the_retry_budget_fails_the_run_and_the_next_repairs_it(
+    connected, sandbox: Sandbox, pauses
+):
+    """Every request fails (5xx) until the fault passes: the run fails naming the reason and
+    changes nothing it had; once Intacct answers again, the next run is exact."""
+    legal_entity = connected(COMPANY)
+    company = sandbox.company(COMPANY)
+    first = sync(legal_entity, kind=SyncRun.Kind.FULL)
+    ever = set(intacct_rows(sandbox, COMPANY))
+    assert_in_step(first, legal_entity, sandbox, COMPANY, ever)
+
+    company.faults = FaultPlan(errors_every=1000, errors_burst=1000)  # nothing gets through
+    company.mutate(adds=2, changes=2, deletes=2, seed=5)
+    ever |= set(intacct_rows(sandbox, COMPANY))
+    failed = sync(legal_entity, kind=SyncRun.Kind.PARTIAL)
+    assert failed.state == SyncRun.State.FAILED
+    print(failed.error)
+    assert "HTTP 503" in failed.error or "temporarily" in failed.error.lower(), failed.error
+    # Bounded: the sign-in and the first request (sent side by side) each tried MAX_RETRIES
+    # times more, and nothing after them.
+    assert len(pauses) <= 2 * MAX_RETRIES
+
+    company.faults = FaultPlan()
+    repaired = sync(legal_entity, kind=SyncRun.Kind.PARTIAL)
+    assert_in_step(repaired, legal_entity, sandbox, COMPANY, ever)
+
+
+def _faulted(plan: FaultPlan, number: int) -> bool:
+    return (
+        plan.server_error(number)
+        or plan.rate_limited(number)
+        or plan.resets(number)
+        or plan.expires_session(number)
+    )
+
+
+def _consecutive(plan: FaultPlan, sent: int) -> list[int]:
+    """The lengths of the runs of consecutive faulted requests (a request's tries are among
+    them)."""
+    runs, current = [0], 0
+    for number in range(1, sent + 1):
+        current = current + 1 if _faulted(plan, number) else 0
+        runs.append(current)
+    return runs
