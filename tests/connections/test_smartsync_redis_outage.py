@@ -11,15 +11,9 @@ again, takes the next sync, which is exact too.
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import redis
 from django.db.models import Count
 
 from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun
@@ -27,8 +21,10 @@ from connections.services.smartsync import start_sync
 from intacct.sandbox.world import Sandbox
 from tests.connections.test_smartsync import OBJECTS, live_keys, sandbox_keys
 from tests.connections.workers import (
+    PrivateRedis,
     WorkerFactory,
     needs_workers,
+    private_redis,
     start_worker,
     task_queue,
     wait_until,
@@ -40,58 +36,12 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 # The worker fixtures, used by name.
-__all__ = ["start_worker", "task_queue"]
+__all__ = ["private_redis", "start_worker", "task_queue"]
 
 COMPANY = "redis-outage"
 RECORDS = 6000
 LATENCY_MS = 400
 DOWN_FOR = 2.0
-
-
-@dataclass
-class PrivateRedis:
-    port: int
-    workdir: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis(port=self.port, socket_timeout=0.5).ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()  # as a crash would: nothing kept
-            self.process.wait(10)
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = PrivateRedis(port, tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
