@@ -32,6 +32,7 @@ from config.celery import app as celery_app
 from intacct.sandbox.world import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
+SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 
@@ -142,8 +143,9 @@ WorkerFactory = Callable[[str], Worker]
 def start_worker(
     task_queue: str, broker_url: str, sandbox: Sandbox, tmp_path: Path
 ) -> Iterator[WorkerFactory]:
-    """``start_worker(name)``: a ``celery -A config worker`` subprocess (prefork, one child) on
-    this test's database, Redis queue and sandbox settings. Every worker is killed at teardown."""
+    """``start_worker(name, concurrency=1, queue=…)``: a ``celery -A config worker`` subprocess
+    (prefork) on this test's database, Redis queue and sandbox settings; ``start_worker.beat()``
+    starts beat likewise. Every process is killed at teardown."""
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
@@ -159,13 +161,23 @@ def start_worker(
     )
     workers: list[Worker] = []
 
-    def start(name: str) -> Worker:
+    def start(name: str, *, concurrency: int = 1, queue: str = task_queue) -> Worker:
+        command = ["worker", "--concurrency", str(concurrency), "--queues", queue]
+        command += ["--hostname", f"{name}-{task_queue}@%h", "--without-gossip"]
+        command += ["--without-mingle", "--without-heartbeat"]
+        return run(name, command)
+
+    def beat(name: str = "beat") -> Worker:
+        """Celery beat on the database scheduler: it sends what is due to the default queue
+        (``celery``), which only a test with a broker of its own should let a worker take."""
+        schedule = tmp_path / f"{name}-schedule"
+        return run(name, ["beat", "--scheduler", SCHEDULER, "--schedule", str(schedule)])
+
+    def run(name: str, arguments: list[str]) -> Worker:
         log_path = tmp_path / f"{name}.log"
         log = log_path.open("wb")
-        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "1"]
-        command += ["--queues", task_queue, "--hostname", f"{name}-{task_queue}@%h"]
-        command += ["--loglevel", "INFO", "--without-gossip", "--without-mingle"]
-        command += ["--without-heartbeat"]
+        command = [sys.executable, "-m", "celery", "-A", "config", *arguments]
+        command += ["--loglevel", "INFO"]
         process = subprocess.Popen(
             command,
             cwd=ROOT,
@@ -178,6 +190,7 @@ def start_worker(
         workers.append(worker)
         return worker
 
+    start.beat = beat  # type: ignore[attr-defined]
     try:
         yield start
     finally:
