@@ -57,6 +57,21 @@ def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """``X-Forwarded-Proto`` (meaning ``X-Forwarded-Proto: https``) or ``Name: value`` as
+    Django's ``SECURE_PROXY_SSL_HEADER`` (the header's ``request.META`` key and its value)."""
+    if not value:
+        return None
+    name, _, expected = value.partition(":")
+    name, expected = name.strip(), expected.strip() or "https"
+    if not name or any(c.isspace() for c in name):
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER must be a header name, optionally with ': value' "
+            f"(e.g. 'X-Forwarded-Proto'); got {value!r}."
+        )
+    return f"HTTP_{name.upper().replace('-', '_')}", expected
+
+
 # --- Mode -------------------------------------------------------------------------------------------
 
 APP_ENV = _env("APP_ENV", "development").lower()
@@ -285,11 +300,28 @@ USE_TZ = True
 
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _env_bool("SECURE_COOKIES", default=PRODUCTION)
 SESSION_COOKIE_HTTPONLY = True
+# Plain HTTP is answered with a redirect to HTTPS, except the health check: load balancers probe
+# it over HTTP and a redirect would read as down.
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# HSTS (sent on HTTPS responses only): browsers that saw it refuse plain HTTP to this host, and with
+# subdomains to every host below it, for that long. Preloading (browsers shipping the host in their
+# HSTS list) is hard to undo, so it stays the operator's choice.
+SECURE_HSTS_SECONDS = _env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", default=False)
+# Behind a TLS-terminating proxy every request arrives over HTTP: the header the proxy sets says
+# whether the browser's was HTTPS. Only with a proxy that sets it on every request (overwriting
+# what the client sent), or any client could claim HTTPS.
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(_env("SECURE_PROXY_SSL_HEADER"))
 # htmx sends the token from the page (hx-headers on <body>), so scripts never need the cookie.
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# `check --deploy` warns while HSTS preloading is off; that is a decision (SECURE_HSTS_PRELOAD).
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 DEFAULT_EXCEPTION_REPORTER_FILTER = "config.reporting.RedactingExceptionReporterFilter"
 
 # --- Static files -----------------------------------------------------------------------------------
