@@ -11,10 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from intacct.sandbox import GATEWAY_PATH, SANDBOX_SENDER_PASSWORD
@@ -55,6 +57,21 @@ def _env_int(name: str, default: int) -> int:
 
 def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """``X-Forwarded-Proto`` (meaning ``X-Forwarded-Proto: https``) or ``Name: value`` as
+    Django's ``SECURE_PROXY_SSL_HEADER`` (the header's ``request.META`` key and its value)."""
+    if not value:
+        return None
+    name, _, expected = value.partition(":")
+    name, expected = name.strip(), expected.strip() or "https"
+    if not name or any(c.isspace() for c in name):
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER must be a header name, optionally with ': value' "
+            f"(e.g. 'X-Forwarded-Proto'); got {value!r}."
+        )
+    return f"HTTP_{name.upper().replace('-', '_')}", expected
 
 
 # --- Mode -------------------------------------------------------------------------------------------
@@ -203,6 +220,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.humanize",
+    "axes",
+    "csp",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
@@ -214,14 +233,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so that static files carry the policy and X-Frame-Options too.
+    "csp.middleware.CSPMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -272,6 +295,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes first: it refuses a locked-out login before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -285,12 +313,79 @@ USE_TZ = True
 
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _env_bool("SECURE_COOKIES", default=PRODUCTION)
 SESSION_COOKIE_HTTPONLY = True
+# Plain HTTP is answered with a redirect to HTTPS, except the health check: load balancers probe
+# it over HTTP and a redirect would read as down.
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# HSTS (sent on HTTPS responses only): browsers that saw it refuse plain HTTP to this host, and with
+# subdomains to every host below it, for that long. Preloading (browsers shipping the host in their
+# HSTS list) is hard to undo, so it stays the operator's choice.
+SECURE_HSTS_SECONDS = _env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", default=False)
+# Behind a TLS-terminating proxy every request arrives over HTTP: the header the proxy sets says
+# whether the browser's was HTTPS. Only with a proxy that sets it on every request (overwriting
+# what the client sent), or any client could claim HTTPS.
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(_env("SECURE_PROXY_SSL_HEADER"))
 # htmx sends the token from the page (hx-headers on <body>), so scripts never need the cookie.
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Only our own scripts, styles and connections: no inline script or style, no eval, no other
+# origin. htmx is told not to inject its indicator style (templates/base.html); Pico's icons are
+# data: SVGs in its CSS, hence img-src data:. Django 5.2's admin needs no exception (its scripts
+# are files, their data in attributes; tests/browser/test_content_security_policy.py checks its
+# pages in Chromium). In DEBUG, a failed htmx request shows Django's error page through
+# django-htmx's script, which the policy keeps from running that page's inline style and script:
+# open the failing URL itself to see it whole (CSPMiddleware sends no policy with DEBUG's 404 and
+# 500 pages). The rest of every response's headers come from Django's SecurityMiddleware (nosniff,
+# Referrer-Policy, Cross-Origin-Opener-Policy) and XFrameOptionsMiddleware.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "object-src": [NONE],
+    }
+}
+# `check --deploy` warns while HSTS preloading is off; that is a decision (SECURE_HSTS_PRELOAD).
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 DEFAULT_EXCEPTION_REPORTER_FILTER = "config.reporting.RedactingExceptionReporterFilter"
+
+# --- Login throttling (django-axes; config/login_throttle.py) ------------------------------------
+
+# A username with LOGIN_FAILURE_LIMIT failed logins, or a client address with
+# LOGIN_FAILURE_LIMIT_PER_ADDRESS (at any usernames: an office behind one address shares it), is
+# locked out for LOGIN_LOCKOUT_MINUTES after its last failure.
+LOGIN_FAILURE_LIMIT = _env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = _env_int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", 20)
+LOGIN_LOCKOUT_MINUTES = _env_int("LOGIN_LOCKOUT_MINUTES", 15)
+for _name in ("LOGIN_FAILURE_LIMIT", "LOGIN_FAILURE_LIMIT_PER_ADDRESS", "LOGIN_LOCKOUT_MINUTES"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
+# Proxies in front of the app that append the client's address to X-Forwarded-For: the address is
+# read from there (the peer's otherwise, which behind a proxy is the proxy's for everyone).
+TRUSTED_PROXY_COUNT = _env_int("TRUSTED_PROXY_COUNT", 0)
+
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+# A refused attempt during the lock does not restart it: the lock ends when the page says.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HANDLER = "config.login_throttle.LoginThrottleHandler"
+AXES_LOCKOUT_CALLABLE = "config.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "config.login_throttle.client_ip"
+# Masked in axes' logs and in the form data it keeps (the password always is).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+# No start-up banner in the output of every command.
+AXES_VERBOSE = False
 
 # --- Static files -----------------------------------------------------------------------------------
 

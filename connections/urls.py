@@ -8,6 +8,7 @@ app_name = "connections"
 urlpatterns = [
     path("", pages.home, name="home"),
     path("healthz", pages.healthz, name="healthz"),
+    path("favicon.ico", pages.favicon, name="favicon"),
     # The wizard: the organization's legal entities, then one URL per guide step.
     path("connect/", wizard.legal_entities, name="legal_entities"),
     path("connect/<uuid:public_id>/", wizard.resume, name="resume"),

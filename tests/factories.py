@@ -184,3 +184,20 @@ class SyncRunObjectFactory(factory.django.DjangoModelFactory):
     state = SyncRunObject.State.SUCCEEDED
     fetched = 20
     requests = 1
+
+
+def verified_attempt(legal_entity: LegalEntity, **fields: object) -> ConnectionAttempt:
+    """A verified current attempt whose last run proved VENDOR and GLACCOUNT readable."""
+    attempt = ConnectionAttemptFactory(
+        legal_entity=legal_entity, state=ConnectionAttempt.State.VERIFIED, **fields
+    )
+    run = VerificationRunFactory(attempt=attempt, state=VerificationRun.State.PASSED)
+    for key, names in (("vendors", ["VENDOR"]), ("gl_accounts", ["GLACCOUNT"])):
+        CheckResultFactory(
+            run=run,
+            kind=CheckResult.Kind.PERMISSION,
+            key=key,
+            object_names=names,
+            outcome=CheckResult.Outcome.GRANTED,
+        )
+    return attempt

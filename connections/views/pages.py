@@ -1,11 +1,12 @@
-"""The home page and the health check."""
+"""The home page, the health check and /favicon.ico."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -32,3 +33,9 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness for load balancers and docker-compose: no login, no database."""
     return HttpResponse("ok", content_type="text/plain")
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Pages without an icon link (the admin's, error pages) make browsers ask for /favicon.ico."""
+    return redirect(static("favicon.svg"), permanent=True)

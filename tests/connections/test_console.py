@@ -19,8 +19,6 @@ from connections.models import (
     Alert,
     ApiSyncProfile,
     AuditEvent,
-    CheckResult,
-    ConnectionAttempt,
     ConnectionHealth,
     HandoffLink,
     LegalEntity,
@@ -35,7 +33,6 @@ from connections.services.handoff import create_handoff_link
 from connections.services.health import refresh_health
 from connections.services.schedules import save_schedule
 from tests.factories import (
-    CheckResultFactory,
     ConnectionAttemptFactory,
     LegalEntityFactory,
     MembershipFactory,
@@ -43,7 +40,7 @@ from tests.factories import (
     SyncRunFactory,
     SyncRunObjectFactory,
     UserFactory,
-    VerificationRunFactory,
+    verified_attempt,
 )
 
 pytestmark = pytest.mark.django_db
@@ -65,18 +62,7 @@ def cs_client(client, cs_user):
 @pytest.fixture
 def verified(legal_entity):
     """A verified current attempt whose last run proved VENDOR and GLACCOUNT readable."""
-    attempt = ConnectionAttemptFactory(
-        legal_entity=legal_entity, state=ConnectionAttempt.State.VERIFIED
-    )
-    run = VerificationRunFactory(attempt=attempt, state=VerificationRun.State.PASSED)
-    for key, names in (("vendors", ["VENDOR"]), ("gl_accounts", ["GLACCOUNT"])):
-        CheckResultFactory(
-            run=run,
-            kind=CheckResult.Kind.PERMISSION,
-            key=key,
-            object_names=names,
-            outcome=CheckResult.Outcome.GRANTED,
-        )
+    attempt = verified_attempt(legal_entity)
     refresh_health(legal_entity.pk)
     return attempt
 

@@ -5,11 +5,18 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 from django.urls import reverse
 
 from connections.models import ConnectionHealth, LegalEntity
 
 pytestmark = pytest.mark.django_db
+
+
+def log_in(username: str, password: str):
+    """The user the login page would let in (the login throttle needs the request)."""
+    request = RequestFactory().post(reverse("login"))
+    return authenticate(request, username=username, password=password)
 
 
 @pytest.fixture(autouse=True)
@@ -32,8 +39,8 @@ def test_demo_data_creates_logins_and_prints_them():
     assert "admin" in out.getvalue()
     assert "demo-admin" in out.getvalue()
     assert "demo-customer" in out.getvalue()
-    admin = authenticate(username="admin", password="demo-admin")
-    customer = authenticate(username="customer", password="demo-customer")
+    admin = log_in("admin", "demo-admin")
+    customer = log_in("customer", "demo-customer")
     assert admin is not None
     assert admin.is_staff
     assert admin.is_superuser
@@ -59,7 +66,7 @@ def test_demo_data_restores_a_changed_demo_password():
 
     call_command("demo_data", stdout=StringIO())
 
-    assert authenticate(username="customer", password="demo-customer") is not None
+    assert log_in("customer", "demo-customer") is not None
 
 
 def test_demo_data_refuses_production_mode(settings):
@@ -106,7 +113,9 @@ def test_demo_customer_success_logins_open_the_console(client):
         ("customer", "demo-customer", 404),
     ):
         client.logout()
-        assert client.login(username=username, password=password)
+        # The login throttle needs the request authenticate() is given.
+        login_request = RequestFactory().post(reverse("login"))
+        assert client.login(request=login_request, username=username, password=password)
         assert client.get(reverse("console:overview")).status_code == status, username
     success = get_user_model().objects.get(username="success")
     assert (success.is_staff, success.is_superuser) == (True, False)
