@@ -28,7 +28,7 @@ help:
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make format     ruff format and ruff check --fix"
 	@echo "make typecheck  mypy"
-	@echo "make soak       long-running tests (pytest -m soak)"
+	@echo "make soak       long runs under faults and load (tests/soak), with a summary table"
 	@echo "make bench      bench/pull.py --records $(RECORDS)"
 	@echo "make bench-console  bench/dashboard.py --entities $(ENTITIES) (console pages at scale)"
 	@echo "make vendor     refresh static/vendor/ (Pico CSS) from npm, at the version package.json pins"
@@ -73,10 +73,20 @@ format: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(TYPECHECK)
 
-# pytest exits 5 when no test is marked soak: nothing to run is not a failure.
-soak: $(INSTALLED)
-	$(BIN)/pytest -m soak; status=$$?; \
-		if [ $$status -eq 5 ]; then echo "No soak tests."; exit 0; fi; exit $$status
+# The load tool (locust) lives in a virtualenv of its own: its gevent must never reach the app.
+LOAD_VENV := .venv-load
+LOAD_INSTALLED := $(LOAD_VENV)/.installed
+$(LOAD_INSTALLED): requirements-soak.lock | $(BIN)/python
+	$(PYTHON) -m venv $(LOAD_VENV)
+	$(LOAD_VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements-soak.lock
+	@touch $@
+
+# Long runs under faults and load (PostgreSQL and Redis: DATABASE_URL and REDIS_URL, default the
+# local servers), one test at a time, ending with the summary table.
+soak: $(INSTALLED) $(LOAD_INSTALLED)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/intacct_connect} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(BIN)/pytest -m soak -p no:cacheprovider tests/soak
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/pull.py --records $(RECORDS)
@@ -95,4 +105,4 @@ clean:
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LOAD_VENV)

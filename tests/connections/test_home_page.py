@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -97,7 +98,10 @@ def test_home_page_loads_htmx_from_our_static_files(user_client, settings, close
 
     assert "/static/django_htmx/htmx-2.min.js" in page
     assert "/static/css/app.css" in page
-    assert "cdn" not in page.lower()
+    # Every script and stylesheet comes from our own /static/, none from another host (a CDN).
+    sources = re.findall(r'<(?:script[^>]*\bsrc|link[^>]*\bhref)="([^"]+)"', page)
+    assert sources
+    assert all(source.startswith("/static/") for source in sources), sources
 
 
 def test_login_page_renders_a_form_with_csrf_token(client):

@@ -109,7 +109,7 @@ def task_queue(broker_url: str) -> Iterator[str]:
 # --- workers ----------------------------------------------------------------------------------------
 
 
-def _test_database_url() -> str:
+def this_test_database_url() -> str:
     """``DATABASE_URL`` naming the database this test runs in (``test_…``, plus ``_gwN`` under
     pytest-xdist)."""
     parts = urlsplit(DATABASE_URL)
@@ -149,7 +149,7 @@ def start_worker(
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=_test_database_url(),
+        DATABASE_URL=this_test_database_url(),
         REDIS_URL=broker_url,
         CELERY_BROKER_URL=broker_url,
         FIELD_ENCRYPTION_KEYS=",".join(settings.FIELD_ENCRYPTION_KEYS),
