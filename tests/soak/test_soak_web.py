@@ -44,9 +44,13 @@ OVERVIEW_P95_MS = 300
 
 
 @pytest.fixture
-def world(sandbox: Sandbox, make_attempt) -> dict[str, str]:
+def world(sandbox: Sandbox, make_attempt, settings) -> dict[str, str]:
     """1,000 entities with their history (the console bench's builder), plus a customer whose
     legal entity is connected to the sandbox and synced once."""
+    from django.conf import global_settings
+
+    # Passwords gunicorn's settings can check (the suite's fast test hasher is not among them).
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
     sys.path.insert(0, str(ROOT))
     from bench.dashboard import build
 
