@@ -89,6 +89,7 @@ from .errors import (
     RateLimitError,
     RequestRejectedError,
     RequestTimeout,
+    ResponseTooLargeError,
     ResultError,
     ResultIdExpiredError,
     SenderCredentialsError,
@@ -101,6 +102,7 @@ from .errors import (
     TransportError,
     UnknownCompanyError,
     UnknownObjectError,
+    UnsafeDocumentError,
     UserNotActiveError,
 )
 from .limiter import (
@@ -197,6 +199,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, as the docstring lists them
     "RateLimitError",
     "RequestRejectedError",
     "RequestTimeout",
+    "ResponseTooLargeError",
     "ResultError",
     "ResultIdExpiredError",
     "SenderCredentialsError",
@@ -209,5 +212,6 @@ __all__ = [  # noqa: RUF022 - grouped by topic, as the docstring lists them
     "TransportError",
     "UnknownCompanyError",
     "UnknownObjectError",
+    "UnsafeDocumentError",
     "UserNotActiveError",
 ]
