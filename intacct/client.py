@@ -212,8 +212,13 @@ def validate_endpoint(url: str, allowed_hosts: Sequence[str] = ()) -> str:
     Intacct hosts (``*.intacct.com``, trailing dot allowed) must use https; a host named in
     ``allowed_hosts`` (e.g. the local sandbox) may use http.
     """
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        _ = parts.port  # out of range: ValueError
+        httpx.URL(url)  # control characters, undecodable bytes: httpx would refuse to send
+    except (ValueError, httpx.InvalidURL):
+        raise EndpointError(f"Endpoint URL {url!r} is not a valid URL") from None
     if not host or parts.scheme not in ("http", "https"):
         raise EndpointError(f"Endpoint URL {url!r} is not a valid URL")
     if host in {h.lower().strip() for h in allowed_hosts if h.strip()}:

@@ -55,6 +55,7 @@ __all__ = [
     "get_dimensions",
     "get_user_permissions",
     "inspect",
+    "is_xml_text",
     "lookup",
     "parse_response",
     "query",
@@ -126,6 +127,17 @@ class Function:
     @property
     def read_only(self) -> bool:
         return self.name in READ_ONLY_FUNCTIONS
+
+
+# What XML 1.0 may carry (its ``Char`` production): no control characters but tab, newline and
+# carriage return, no lone surrogates, no U+FFFE or U+FFFF.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def is_xml_text(text: str) -> bool:
+    """Whether ``text`` can travel in a request (:func:`build_request` raises ``ValueError`` for
+    an ID or password that cannot): check what a person typed with it first."""
+    return _NOT_XML_CHAR.search(text) is None
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
