@@ -28,6 +28,7 @@ from connections.selectors.console import FLAGS, SORTS
 from connections.selectors.profiles import SyncObjectsUnknown, default_sync_objects
 from connections.selectors.schedules import parse_cron
 from connections.services.schedules import SCHEDULE_FIELDS
+from intacct import is_xml_text
 
 __all__ = [
     "ApiSyncProfileAdminForm",
@@ -230,6 +231,13 @@ class CredentialsForm(WarningsMixin, forms.Form):
         if not value and not self.has_password:
             raise forms.ValidationError(
                 "Enter the password of the Web Services user.", code="required"
+            )
+        if not is_xml_text(value):
+            # Intacct could never receive it: the request is XML, which cannot carry these.
+            raise forms.ValidationError(
+                "The password contains a control character (an invisible character such as one "
+                "a copy and paste brings along), which cannot be sent to Intacct. Type it again.",
+                code="characters",
             )
         if value and value != value.strip():
             self.add_warning(

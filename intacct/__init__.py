@@ -7,6 +7,8 @@ Where things live:
 
 - :mod:`intacct.client`: sessions, endpoint switching, concurrency, paging
   (``query_pages``, ``changed_pages``, ``read_by_query_pages``);
+- :mod:`intacct.transport`: one deadline for a whole request, and the size cap enforced while the
+  answer arrives;
 - :mod:`intacct.limiter`: the company's concurrent-request limit, per process or in Redis;
 - :mod:`intacct.retry`: the retry policy (what is retried, backoff, jitter, ``Retry-After``);
 - :mod:`intacct.errors`: the exception tree, each error naming the guide step that fixes it;
@@ -89,6 +91,7 @@ from .errors import (
     RateLimitError,
     RequestRejectedError,
     RequestTimeout,
+    ResponseTooLargeError,
     ResultError,
     ResultIdExpiredError,
     SenderCredentialsError,
@@ -101,6 +104,7 @@ from .errors import (
     TransportError,
     UnknownCompanyError,
     UnknownObjectError,
+    UnsafeDocumentError,
     UserNotActiveError,
 )
 from .limiter import (
@@ -112,7 +116,7 @@ from .limiter import (
     company_key,
 )
 from .permissions import PERMISSION_ROWS, UDD_ROW_KEY, PermissionRow, list_object_names, row_by_key
-from .protocol import Filter
+from .protocol import Filter, is_xml_text
 from .timestamps import format_datetime, parse_datetime, parse_user_datetime
 
 __all__ = [  # noqa: RUF022 - grouped by topic, as the docstring lists them
@@ -126,6 +130,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, as the docstring lists them
     "QuerySpec",
     "RequestCount",
     "counting_requests",
+    "is_xml_text",
     "validate_endpoint",
     # the company's request limit, shared
     "PROCESS_LIMITER",
@@ -197,6 +202,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, as the docstring lists them
     "RateLimitError",
     "RequestRejectedError",
     "RequestTimeout",
+    "ResponseTooLargeError",
     "ResultError",
     "ResultIdExpiredError",
     "SenderCredentialsError",
@@ -209,5 +215,6 @@ __all__ = [  # noqa: RUF022 - grouped by topic, as the docstring lists them
     "TransportError",
     "UnknownCompanyError",
     "UnknownObjectError",
+    "UnsafeDocumentError",
     "UserNotActiveError",
 ]

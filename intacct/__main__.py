@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -60,26 +61,65 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         metavar="HOST",
         help="allow a non-intacct.com host (e.g. the local sandbox); repeatable",
     )
-    g.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    g.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=120.0,
+        help="seconds for each request, from connecting to the answer's last byte",
+    )
+
+
+def _seconds(text: str) -> float:
+    """A ``--timeout``: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds above 0")
+    return value
+
+
+def _page_size(text: str) -> int:
+    """A ``--page-size``: a whole number from 1 (larger ones are lowered to the function's
+    maximum)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: a page holds at least 1 record")
+    return value
 
 
 def _env(name: str, what: str) -> str:
     value = os.environ.get(name)
     if not value:
         raise UsageError(f"{what}: environment variable {name} is not set or empty")
+    if not p.is_xml_text(value):
+        raise UsageError(f"{what}: environment variable {name} holds a control character")
+    return value
+
+
+def _sendable(value: str, option: str) -> str:
+    """``value`` when a request can carry it (not a control character or an undecodable byte)."""
+    if not p.is_xml_text(value):
+        raise UsageError(f"{option} {value!r} holds a character a request cannot carry")
     return value
 
 
 def _client(args: argparse.Namespace) -> IntacctClient:
-    if not args.sender_id:
+    sender = (args.sender_id or "").strip()
+    if not sender:
         raise UsageError("--sender-id is required (or set INTACCT_SENDER_ID)")
-    company = args.company.strip()
-    user = args.user.strip()
-    entity = (args.entity or "").strip() or None
+    company = _sendable(args.company.strip(), "--company")
+    user = _sendable(args.user.strip(), "--user")
+    entity = _sendable((args.entity or "").strip(), "--entity") or None
+    _sendable(sender, "--sender-id")
     if not company or not user:
         raise UsageError("--company and --user cannot be blank")
     creds = Credentials(
-        sender_id=args.sender_id.strip(),
+        sender_id=sender,
         sender_password=_env(args.sender_password_env, "sender password"),
         company_id=company,
         user_id=user,
@@ -234,8 +274,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
     # This process only streams: switch threads often so the page fetched ahead is parsed while
     # the current one is written (the default 5 ms interval leaves the network idle).
     sys.setswitchinterval(0.001)
-    obj = get_object(args.object)
+    obj = get_object(_sendable(args.object, "object"))
     fields = [f.strip() for f in args.fields.split(",")] if args.fields else list(obj.fields)
+    _sendable(",".join(fields), "--fields")
     filt = None
     if args.since:
         filt = p.Filter.cond("greaterthan", obj.when_modified_field, _intacct_timestamp(args.since))
@@ -336,12 +377,14 @@ def explain(body: bytes, http_status: int = 200) -> dict[str, Any]:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    # One byte past the cap is enough to refuse a file as too large (/dev/zero never ends).
+    limit = p.MAX_RESPONSE_BYTES + 1
     if args.file == "-":
-        body = sys.stdin.buffer.read()
+        body = sys.stdin.buffer.read(limit)
     else:
         try:
             with open(args.file, "rb") as fh:
-                body = fh.read()
+                body = fh.read(limit)
         except OSError as exc:
             raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     result = explain(body, args.status)
@@ -386,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("object", help="object name, e.g. VENDOR")
     pull.add_argument("--fields", help="comma-separated fields (default: the catalog's)")
     pull.add_argument("--since", help="only records modified after this timestamp")
-    pull.add_argument("--page-size", type=int, default=p.MAX_QUERY_PAGE)
+    pull.add_argument("--page-size", type=_page_size, default=p.MAX_QUERY_PAGE)
     pull.add_argument("--method", choices=("query", "readByQuery"), default="query")
     pull.add_argument(
         "--show-private",

@@ -23,6 +23,11 @@ What it does for the caller:
   :meth:`IntacctClient.read_by_query_pages` (readByQuery + readMore at 1,000) yield one page at a
   time and fetch the next page while the caller works on the current one;
   :meth:`IntacctClient.changed_pages` pages the records modified or created after a datetime.
+- Hostile answers: ``timeout`` bounds each request as a whole (connect, send, and the answer to
+  its last byte; a server dripping one byte a second is cut off), the body is read in chunks and
+  refused once past ``max_response_bytes`` (counted after gzip/deflate decoding, so memory stays
+  bounded), and :func:`protocol.parse_response` refuses DTDs and entities.  See
+  :mod:`intacct.transport`.
 - Logging: function names and control ids, never envelopes; passwords and session ids never.
 """
 
@@ -59,6 +64,7 @@ from .errors import (
 from .limiter import PROCESS_LIMITER, CompanyLimiter, LimiterTimeout, company_key
 from .retry import RetryPolicy, retry_after_seconds
 from .timestamps import format_datetime
+from .transport import bound_by_deadline, deadline, read_body
 
 #: Seconds every request to a company waits after a 429 that named no Retry-After.
 DEFAULT_BACK_OFF = 1.0
@@ -208,8 +214,13 @@ def validate_endpoint(url: str, allowed_hosts: Sequence[str] = ()) -> str:
     Intacct hosts (``*.intacct.com``, trailing dot allowed) must use https; a host named in
     ``allowed_hosts`` (e.g. the local sandbox) may use http.
     """
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        _ = parts.port  # out of range: ValueError
+        httpx.URL(url)  # control characters, undecodable bytes: httpx would refuse to send
+    except (ValueError, httpx.InvalidURL):
+        raise EndpointError(f"Endpoint URL {url!r} is not a valid URL") from None
     if not host or parts.scheme not in ("http", "https"):
         raise EndpointError(f"Endpoint URL {url!r} is not a valid URL")
     if host in {h.lower().strip() for h in allowed_hosts if h.strip()}:
@@ -284,6 +295,8 @@ class IntacctClient:
         self.endpoint = validate_endpoint(endpoint, self.allowed_hosts)
         self.retry_policy = RetryPolicy(max_retries, backoff_initial, backoff_max)
         self.max_response_bytes = max_response_bytes
+        #: Seconds for a whole request: connect, send and the answer to its last byte.
+        self.timeout = timeout
         self.max_concurrency = max(1, max_concurrency)
         self._sleep = sleep
         # Every request takes one of the company's slots: this process's, or (a RedisLimiter)
@@ -300,6 +313,7 @@ class IntacctClient:
             },
             follow_redirects=False,
         )
+        bound_by_deadline(self._http)
         self._session: p.ApiSession | None = None
         self._session_lock = threading.Lock()
         self._signer_lock = threading.Lock()
@@ -466,8 +480,12 @@ class IntacctClient:
             self._limiter.back_off(self._limit_key, err.retry_after or DEFAULT_BACK_OFF)
             raise
 
-    def _post_http(self, url: str, body: bytes, names: str, functions: int) -> httpx.Response:
-        """One POST of ``functions`` functions, inside one of the company's request slots."""
+    def _post_http(
+        self, url: str, body: bytes, names: str, functions: int
+    ) -> tuple[httpx.Response, bytes]:
+        """One POST of ``functions`` functions, inside one of the company's request slots: the
+        answer and its decoded body, read within the timeout (for the whole request) and the
+        size cap."""
         with self._limiter.slot(self._limit_key, self.max_concurrency):
             with self._count_lock:
                 self.round_trips += 1
@@ -477,9 +495,21 @@ class IntacctClient:
                     counter.requests += 1
                     counter.functions += functions
             try:
-                return self._http.post(url, content=body)
+                with (
+                    deadline(self.timeout),
+                    self._http.stream("POST", url, content=body) as http,
+                ):
+                    return http, read_body(http, max_bytes=self.max_response_bytes)
             except httpx.TimeoutException:
-                raise RequestTimeout(f"Intacct did not answer in time ({names})") from None
+                raise RequestTimeout(
+                    f"Intacct did not answer within the {self.timeout:g} s timeout ({names})"
+                ) from None
+            except httpx.RemoteProtocolError as exc:
+                # A Content-Length the body did not keep to, a connection closed mid-answer, or
+                # no HTTP at all.
+                raise TransportError(
+                    f"Intacct's answer broke off or was not valid HTTP: {exc}"
+                ) from None
             except httpx.HTTPError as exc:
                 raise TransportError(f"Could not reach Intacct: {type(exc).__name__}") from None
 
@@ -494,13 +524,12 @@ class IntacctClient:
     ) -> p.Response:
         started = time.perf_counter()
         try:
-            http = self._post_http(url, body, names, functions)
+            http, content = self._post_http(url, body, names, functions)
         except LimiterTimeout as exc:
             raise TransportError(f"Intacct's request limit stayed full: {exc}") from None
         elapsed = (time.perf_counter() - started) * 1000
         status = http.status_code
         content_type = http.headers.get("content-type", "").lower()
-        content = http.content
         logger.debug(
             "intacct POST functions=%s controlids=%s http=%d bytes=%d %.0fms",
             names,
@@ -519,10 +548,17 @@ class IntacctClient:
             response = p.parse_response(
                 content, http_status=status, max_bytes=self.max_response_bytes
             )
-        except ProtocolError:
+        except ProtocolError as exc:
             if status >= 400:
                 _raise_http(status, retry_after)
-            raise
+            if not is_xml:
+                # Say what came instead (a proxy's HTML page, JSON), not how XML parsing failed
+                # on it.
+                raise ProtocolError(
+                    f"Intacct answered {_kind_of(content_type, content)} (HTTP {status}), "
+                    "not a gateway response"
+                ) from None
+            raise exc from None
         entity_given = isinstance(auth, p.Login) and bool(auth.entity_id)
         try:
             response.raise_for_status(entity_given=entity_given)
@@ -689,6 +725,18 @@ class IntacctClient:
     def get_user_permissions(self, user_id: str | None = None) -> list[p.Policy]:
         """The effective permissions of ``user_id`` (default: the signed-in user)."""
         return p.policies_of(self.call(p.get_user_permissions(user_id or self.credentials.user_id)))
+
+
+def _kind_of(content_type: str, content: bytes) -> str:
+    """What a body that is not a gateway response is, as a person would say it."""
+    start = content.lstrip()[:15].lower()
+    if "html" in content_type or start.startswith((b"<!doctype html", b"<html")):
+        return f"an HTML page ({content_type or 'no content type'})"
+    if "json" in content_type:
+        return f"JSON ({content_type})"
+    if not content.strip():
+        return "an empty body"
+    return f"{content_type or 'a body without a content type'}"
 
 
 def _raise_http(status: int, retry_after: float | None) -> NoReturn:

@@ -7,6 +7,8 @@
     │   ├── RequestTimeout                the gateway did not answer in time
     │   └── ServerError                   HTTP 5xx without an XML body (.status_code)
     ├── ProtocolError                     unparseable, hostile or unexpected XML
+    │   ├── ResponseTooLargeError         the answer was larger than the size cap
+    │   └── UnsafeDocumentError           a DTD or entity declaration (XXE, entity bombs)
     ├── EndpointError                     an endpoint we refuse to send credentials to
     └── GatewayError                      the gateway answered with <errormessage> entries
         │                                 (.level, .errors, .http_status, .function, .controlid)
@@ -63,6 +65,7 @@ __all__ = [
     "RateLimitError",
     "RequestRejectedError",
     "RequestTimeout",
+    "ResponseTooLargeError",
     "ResultError",
     "ResultIdExpiredError",
     "SenderCredentialsError",
@@ -75,6 +78,7 @@ __all__ = [
     "TransportError",
     "UnknownCompanyError",
     "UnknownObjectError",
+    "UnsafeDocumentError",
     "UserNotActiveError",
     "classify",
     "unqueryable_fields",
@@ -156,6 +160,16 @@ class ServerError(TransportError):
 class ProtocolError(IntacctError):
     """The answer is not a gateway response we can trust: unparseable, hostile (DTD, entities),
     too large, or missing a required element."""
+
+
+class ResponseTooLargeError(ProtocolError):
+    """The answer was larger than the client's size cap (``max_response_bytes``, counted after
+    decompression); it was not read past the cap."""
+
+
+class UnsafeDocumentError(ProtocolError):
+    """The answer carries a DTD or an entity declaration, which the gateway never sends: an
+    external entity (XXE) or an entity-expansion bomb.  Refused unparsed."""
 
 
 class EndpointError(IntacctError):

@@ -26,7 +26,14 @@ from typing import Any
 
 from lxml import etree
 
-from .errors import ErrorDetail, GatewayError, ProtocolError, classify
+from .errors import (
+    ErrorDetail,
+    GatewayError,
+    ProtocolError,
+    ResponseTooLargeError,
+    UnsafeDocumentError,
+    classify,
+)
 
 __all__ = [
     "DTD_VERSION",
@@ -48,6 +55,7 @@ __all__ = [
     "get_dimensions",
     "get_user_permissions",
     "inspect",
+    "is_xml_text",
     "lookup",
     "parse_response",
     "query",
@@ -119,6 +127,17 @@ class Function:
     @property
     def read_only(self) -> bool:
         return self.name in READ_ONLY_FUNCTIONS
+
+
+# What XML 1.0 may carry (its ``Char`` production): no control characters but tab, newline and
+# carriage return, no lone surrogates, no U+FFFE or U+FFFF.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def is_xml_text(text: str) -> bool:
+    """Whether ``text`` can travel in a request (:func:`build_request` raises ``ValueError`` for
+    an ID or password that cannot): check what a person typed with it first."""
+    return _NOT_XML_CHAR.search(text) is None
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
@@ -415,12 +434,26 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
+def size_text(size: int) -> str:
+    """A byte count as a person reads it: whole megabytes as ``64 MB``, anything else in bytes."""
+    mb = 1024 * 1024
+    return f"{size // mb} MB" if size >= mb and size % mb == 0 else f"{size:,} bytes"
+
+
+def too_large(limit: int, size: int | None = None) -> ResponseTooLargeError:
+    """The error for an answer over ``limit`` bytes (``size``: how large it was, when known)."""
+    seen = f" ({size_text(size)})" if size is not None else ""
+    return ResponseTooLargeError(
+        f"Intacct's answer was larger than the {size_text(limit)} limit{seen}"
+    )
+
+
 def _parse_xml(body: bytes, max_bytes: int) -> etree._Element:
     if len(body) > max_bytes:
-        raise ProtocolError(f"Response of {len(body)} bytes exceeds the {max_bytes}-byte limit")
+        raise too_large(max_bytes, len(body))
     # The gateway never sends a DTD; one in a response can only be hostile (XXE, entity bombs).
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise ProtocolError("Response carries a DTD or entity declaration; refused")
+        raise UnsafeDocumentError("Response carries a DTD or entity declaration; refused")
     try:
         root = etree.fromstring(body, parser=_parser())
     except etree.XMLSyntaxError as exc:
@@ -428,7 +461,7 @@ def _parse_xml(body: bytes, max_bytes: int) -> etree._Element:
     if root is None:
         raise ProtocolError("Response is empty")
     if root.getroottree().docinfo.doctype:  # a DTD the byte check missed (UTF-16, UTF-32)
-        raise ProtocolError("Response carries a DTD or entity declaration; refused")
+        raise UnsafeDocumentError("Response carries a DTD or entity declaration; refused")
     return root
 
 

@@ -20,11 +20,14 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.validators import slug_re
 from django.db import transaction
 
-from connections.management.arguments import legal_entity_argument
+from connections.forms import CredentialsForm
+from connections.management.arguments import legal_entity_argument, text_argument
 from connections.models import (
     ApiSyncProfile,
+    ConnectionAttempt,
     LegalEntity,
     Organization,
     VerificationRun,
@@ -61,27 +64,41 @@ class Command(BaseCommand):
         create = commands.add_parser(
             "create", help="create (or reuse) a legal entity and start a new connection attempt"
         )
-        create.add_argument("--org", required=True, metavar="SLUG", help="organization slug")
+        create.add_argument(
+            "--org", required=True, type=text_argument, metavar="SLUG", help="organization slug"
+        )
         create.add_argument(
             "--create-org", action="store_true", help="create the organization if it is missing"
         )
-        create.add_argument("--legal-entity", required=True, metavar="NAME")
-        create.add_argument("--company", required=True, metavar="ID", help="Intacct company ID")
-        create.add_argument("--user", required=True, metavar="ID", help="web services user ID")
+        create.add_argument("--legal-entity", required=True, type=text_argument, metavar="NAME")
+        create.add_argument(
+            "--company", required=True, type=text_argument, metavar="ID", help="Intacct company ID"
+        )
+        create.add_argument(
+            "--user", required=True, type=text_argument, metavar="ID", help="web services user ID"
+        )
         create.add_argument(
             "--password-env",
             required=True,
+            type=text_argument,
             metavar="VAR",
             help="environment variable holding the web services user's password",
         )
         create.add_argument(
-            "--entity", default="", metavar="ID", help="entity ID (an entity-level connection)"
+            "--entity",
+            default="",
+            type=text_argument,
+            metavar="ID",
+            help="entity ID (an entity-level connection)",
         )
-        create.add_argument("--endpoint", default="", metavar="URL", help="gateway URL")
+        create.add_argument(
+            "--endpoint", default="", type=text_argument, metavar="URL", help="gateway URL"
+        )
         create.add_argument(
             "--allow-endpoint",
             action="append",
             default=[],
+            type=text_argument,
             metavar="HOST",
             help="confirm a --endpoint host outside intacct.com (it must also be in "
             "INTACCT_ALLOWED_ENDPOINT_HOSTS); repeatable",
@@ -105,6 +122,7 @@ class Command(BaseCommand):
         profile.add_argument(
             "--objects",
             default=None,
+            type=text_argument,
             metavar="A,B,…",
             help="objects to sync (default: every list object the last verification found "
             "granted, user-defined dimensions included)",
@@ -112,7 +130,9 @@ class Command(BaseCommand):
         profile.add_argument("--disable", action="store_true", help="disable the profile")
 
         listing = commands.add_parser("list", help="every legal entity with its step and state")
-        listing.add_argument("--org", default=None, metavar="SLUG", help="only this organization")
+        listing.add_argument(
+            "--org", default=None, type=text_argument, metavar="SLUG", help="only this organization"
+        )
         listing.add_argument(
             "--json", dest="as_json", action="store_true", help="print one JSON array"
         )
@@ -152,6 +172,8 @@ class Command(BaseCommand):
         company, user, entity, name = company.strip(), user.strip(), entity.strip(), legal_entity
         if not company or not user or not name.strip():
             raise CommandError("--company, --user and --legal-entity cannot be blank.")
+        _check_credentials(company, entity, user, password)
+        _check_names(org, name)
         endpoint = endpoint.strip() or settings.INTACCT_ENDPOINT
         if endpoint != settings.INTACCT_ENDPOINT:
             _check_endpoint(endpoint, allow_endpoint)
@@ -307,9 +329,67 @@ class Command(BaseCommand):
 # --- helpers ----------------------------------------------------------------------------------------
 
 
+#: The create options the wizard's credentials form checks, by its field names.
+_CREDENTIAL_OPTIONS = {
+    "company_id": "--company",
+    "entity_id": "--entity",
+    "user_id": "--user",
+    "password": "--password-env",
+    "integration_type": "--entity",
+}
+
+
+def _check_credentials(company: str, entity: str, user: str, password: str) -> None:
+    """The rules the wizard applies to what a person types (ID characters and lengths, a
+    password Intacct can receive), with the option to fix named."""
+    form = CredentialsForm(
+        {
+            "integration_type": ConnectionAttempt.IntegrationType.ENTITY_LEVEL
+            if entity
+            else ConnectionAttempt.IntegrationType.TOP_LEVEL,
+            "company_id": company,
+            "entity_id": entity,
+            "user_id": user,
+            "password": password,
+        }
+    )
+    if not form.is_valid():
+        raise CommandError(
+            " ".join(
+                f"{_CREDENTIAL_OPTIONS.get(field, field)}: {message}"
+                for field, messages in form.errors.items()
+                for message in messages
+            )
+        )
+
+
+def _max_length(model: Any, name: str) -> int:
+    length = model._meta.get_field(name).max_length
+    assert isinstance(length, int)
+    return length
+
+
+def _check_names(org: str, name: str) -> None:
+    """What the database would refuse mid-way: a slug that is not one, names too long."""
+    if len(org) > _max_length(Organization, "slug") or not slug_re.fullmatch(org):
+        raise CommandError(
+            f"--org {org!r} is not a slug: at most 100 letters, digits, hyphens and underscores."
+        )
+    limit = _max_length(LegalEntity, "name")
+    if len(name) > limit:
+        raise CommandError(
+            f"--legal-entity is at most {limit} characters; this one has {len(name)}."
+        )
+
+
 def _check_endpoint(endpoint: str, allowed: list[str]) -> None:
     """A non-Intacct endpoint needs its host both confirmed on the command line and allowed by
     the settings (the worker only ever sends credentials where the settings allow)."""
+    limit = _max_length(ConnectionAttempt, "endpoint")
+    if len(endpoint) > limit:
+        raise CommandError(
+            f"--endpoint is at most {limit} characters; this one has {len(endpoint)}."
+        )
     hosts = [host.strip() for item in allowed for host in item.split(",") if host.strip()]
     try:
         validate_endpoint(endpoint, hosts)

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from connections.management.arguments import legal_entity_argument
+from connections.management.arguments import legal_entity_argument, text_argument
 from connections.models import ListItem
 
 
@@ -25,7 +25,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("legal_entity", metavar="LEGAL_ENTITY_UUID")
         parser.add_argument(
-            "--object", dest="object_name", default=None, metavar="NAME", help="only this object"
+            "--object",
+            dest="object_name",
+            default=None,
+            type=text_argument,
+            metavar="NAME",
+            help="only this object",
         )
         parser.add_argument(
             "--include-deleted",

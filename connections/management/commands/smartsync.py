@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from connections.management.arguments import legal_entity_argument
+from connections.management.arguments import legal_entity_argument, seconds_argument
 from connections.models import LegalEntity, SyncRun, SyncRunObject
 from connections.selectors.profiles import profile_of
 from connections.selectors.smartsync import sync_report
@@ -61,7 +61,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--timeout",
-            type=float,
+            type=seconds_argument,
             default=DEFAULT_TIMEOUT,
             metavar="SECONDS",
             help=f"how long --wait follows the run (default {DEFAULT_TIMEOUT:.0f})",
