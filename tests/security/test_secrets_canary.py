@@ -56,7 +56,7 @@ from connections.models import (
 )
 from intacct.sandbox import GATEWAY_PATH, SANDBOX_SENDER_ID, serve_in_thread
 from intacct.sandbox.world import Sandbox
-from tests.connections.test_smartsync_worker import REDIS_URL, task_queue  # noqa: F401
+from tests.connections.workers import REDIS_URL, broker_url, task_queue  # noqa: F401
 from tests.factories import LegalEntityFactory, UserFactory
 
 #: Characters every escaping changes (URL, JSON, HTML, XML), and one beyond ASCII.
