@@ -67,7 +67,8 @@ class Rule:
     names the world's id for a URL parameter when it is not the default one. ``data`` is what the
     POST sends: a real change, were the guard to let it through; ``writes`` says an allowed POST
     does change the database (so the probe is seen to see writes). ``page`` is where the form that
-    posts here is (for the CSRF token), when not the pattern's own page.
+    posts here is (for the CSRF token), when not the pattern's own page. ``hides``: a 404 refusal
+    answers every method, since a 405 would say the URL exists.
     """
 
     who: Mapping[str, Outcome]
@@ -78,12 +79,13 @@ class Rule:
     data: Mapping[str, Any] = field(default_factory=dict)
     writes: bool = False
     page: str = ""
+    hides: bool = False
 
     def expected(self, persona: str, method: str) -> set[Outcome]:
         declared = self.who[persona]
         if method == "POST":
             declared = self.post.get(persona, declared)
-        if method in self.methods:
+        if method in self.methods or (self.hides and declared == NOT_FOUND):
             return {declared}
         # The view does not take the method: 405, unless a guard refuses the persona first.
         return {METHOD} | ({declared} if declared != OK else set())
@@ -104,7 +106,8 @@ LOGGED_IN = who(OK, anonymous=LOGIN)
 WIZARD = who(NOT_FOUND, anonymous=LOGIN, owner=OK, clerk=DENIED, branch_admin=DENIED)
 #: The hand-off pages: the signed token in the URL is the permission, whoever holds it.
 TOKEN = who(OK)
-#: The customer-success console: its group and superusers; a 404 for everyone else.
+#: The customer-success console: its group and superusers; a 404 for everyone else, whatever the
+#: method (the console does not say it exists: its rules hide).
 CONSOLE = who(NOT_FOUND, cs_staff=OK, superuser=OK)
 #: The admin site's own pages: any staff member.
 ADMIN_SITE = who(ADMIN_LOGIN, cs_staff=OK, staff=OK, superuser=OK)
@@ -182,19 +185,20 @@ TABLE: dict[str, Rule] = {
     "connections:handoff_run": Rule(TOKEN),
     "connections:handoff_step": Rule(TOKEN, GET_POST, writes=True),
     # The console.
-    "console:overview": Rule(CONSOLE),
-    "console:queue": Rule(CONSOLE),
+    "console:overview": Rule(CONSOLE, hides=True),
+    "console:queue": Rule(CONSOLE, hides=True),
     "console:queue_profile": Rule(
         CONSOLE,
         GET_POST,
+        hides=True,
         values={"public_id": "waiting_entity"},
         data={"object_names": ["VENDOR"]},
         writes=True,
     ),
-    "console:entity": Rule(CONSOLE),
-    "console:entity_action": Rule(CONSOLE, POST, writes=True, page="console:entity"),
-    "console:funnel": Rule(CONSOLE),
-    "console:sync_health": Rule(CONSOLE),
+    "console:entity": Rule(CONSOLE, hides=True),
+    "console:entity_action": Rule(CONSOLE, POST, writes=True, page="console:entity", hides=True),
+    "console:funnel": Rule(CONSOLE, hides=True),
+    "console:sync_health": Rule(CONSOLE, hides=True),
     # Accounts (django.contrib.auth.urls).
     "login": Rule(PUBLIC, GET_POST),
     "logout": Rule(PUBLIC, POST, page="connections:home"),
