@@ -104,7 +104,8 @@ LOGGED_IN = who(OK, anonymous=LOGIN)
 #: organization. Other members get the 403 page naming what they miss; everyone else a 404 (an
 #: outsider cannot learn the entity exists; staff and superusers are not members).
 WIZARD = who(NOT_FOUND, anonymous=LOGIN, owner=OK, clerk=DENIED, branch_admin=DENIED)
-#: The hand-off pages: the signed token in the URL is the permission, whoever holds it.
+#: The hand-off pages: the signed token in the URL is the permission, whoever holds it (the
+#: tokens they refuse are in test_handoff_links.py).
 TOKEN = who(OK)
 #: The customer-success console: its group and superusers; a 404 for everyone else, whatever the
 #: method (the console does not say it exists: its rules hide).
