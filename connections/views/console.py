@@ -1,9 +1,10 @@
 """The customer-success console (``/cs/``): every connection at a glance, the API Sync Profile
 queue, one entity's whole story with its actions, the funnel and the sync health.
 
-Customer success only (``console_view``: a 404 for everyone else). Reads come from
-:mod:`connections.selectors.console`; every action is a POST (CSRF, and a confirmation page first
-where it is destructive) through the same services the wizard uses, which audit the staff member.
+Customer success only (``console_view``, outermost: a 404 for everyone else whatever the method,
+since a 405 would say the URL exists). Reads come from :mod:`connections.selectors.console`; every
+action is a POST (CSRF, and a confirmation page first where it is destructive) through the same
+services the wizard uses, which audit the staff member.
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ def _entity_or_404(public_id: Any) -> LegalEntity:
 # --- Overview ----------------------------------------------------------------------------------------
 
 
-@require_GET
 @console_view
+@require_GET
 def overview(request: HtmxHttpRequest) -> HttpResponse:
     """One row per legal entity; flags counted at the top; filters, search, sort and page in the
     URL."""
@@ -178,8 +179,8 @@ def _row(legal_entity: LegalEntity, now: Any) -> dict[str, Any]:
 # --- The API Sync Profile queue ------------------------------------------------------------------
 
 
-@require_GET
 @console_view
+@require_GET
 def queue(request: HtmxHttpRequest) -> HttpResponse:
     """Entities waiting at step 8 for their API Sync Profile, oldest first."""
     page = Paginator(console.profile_queue(), settings.CONSOLE_PAGE_SIZE).get_page(
@@ -196,8 +197,8 @@ def queue(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "connections/console/queue.html", context)
 
 
-@require_http_methods(["GET", "POST"])
 @console_view
+@require_http_methods(["GET", "POST"])
 def queue_profile(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     """Create the entity's API Sync Profile: the objects the last verification proved readable
     are preselected, and editable. The customer's open step-8 page shows step 9 ready at its next
@@ -248,8 +249,8 @@ def queue_profile(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
 # --- One entity ----------------------------------------------------------------------------------
 
 
-@require_GET
 @console_view
+@require_GET
 def entity(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     legal_entity = _entity_or_404(public_id)
     detail = console.entity_detail(legal_entity)
@@ -315,8 +316,8 @@ ACTIONS: dict[str, tuple[str, bool]] = {
 }
 
 
-@require_POST
 @console_view
+@require_POST
 def entity_action(request: HtmxHttpRequest, public_id: Any, action: str) -> HttpResponse:
     """Run one of :data:`ACTIONS` on the entity; a destructive one shows a confirmation page
     first (its form posts again with ``confirm``)."""
@@ -405,8 +406,8 @@ def _perform(request: HtmxHttpRequest, legal_entity: LegalEntity, action: str) -
 # --- Funnel and sync health ----------------------------------------------------------------------
 
 
-@require_GET
 @console_view
+@require_GET
 def funnel(request: HtmxHttpRequest) -> HttpResponse:
     rows, finished = console.funnel()
     context = {
@@ -418,8 +419,8 @@ def funnel(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "connections/console/funnel.html", context)
 
 
-@require_GET
 @console_view
+@require_GET
 def sync_health(request: HtmxHttpRequest) -> HttpResponse:
     days = console.sync_health(now=timezone.now())
     context = {

@@ -145,8 +145,8 @@ HandoffView = Callable[..., HttpResponse]
 
 
 def handoff_view(view: HandoffView) -> HandoffView:
-    """Open the link in the URL (or show why it does not open), note its use, and call
-    ``view(request, link, ...)``. No login: the signed token is the permission."""
+    """Open the link in the URL (or show why it does not open), call ``view(request, link, ...)``
+    and note the link's use. No login: the signed token is the permission."""
 
     @never_cache
     @wraps(view)
@@ -161,8 +161,11 @@ def handoff_view(view: HandoffView) -> HandoffView:
                 {"refused": refused, "handoff": True},
                 status=status,
             )
+        response = view(request, link, token, *args, **kwargs)
+        # Only what the link opened is its use: a run or step it does not open raises Http404 in
+        # ``view`` and leaves the link as it was.
         record_handoff_use(link)
-        return view(request, link, token, *args, **kwargs)
+        return response
 
     return wrapper
 
