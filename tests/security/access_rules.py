@@ -143,6 +143,8 @@ CREDENTIALS = {
 TABLE: dict[str, Rule] = {
     "connections:home": Rule(LOGGED_IN),
     "connections:healthz": Rule(PUBLIC),
+    # A redirect to the icon under /static/, for pages without an icon link.
+    "connections:favicon": Rule(PUBLIC),
     # A System Administrator at the root sees (and adds to) their own organization's list: the
     # outsider's is their own organization's, never the owner's.
     "connections:legal_entities": Rule(
@@ -250,6 +252,9 @@ class Admin(StrEnum):
     READ_ONLY = "view only"
     #: Hand-off links are made and sent from the wizard; the admin revokes them (an action).
     NO_ADD_DELETE = "view, change and actions"
+    #: The login throttle's records: written by logins, never added by hand; deleting a lock-out
+    #: unlocks its user and address.
+    NO_ADD = "view, change, delete"
 
 
 #: Every model the admin shows.
@@ -272,6 +277,9 @@ ADMIN_MODELS = {
     "connections.checkresult": Admin.READ_ONLY,
     "connections.auditevent": Admin.READ_ONLY,
     "connections.handofflink": Admin.NO_ADD_DELETE,
+    "axes.accessattempt": Admin.NO_ADD,
+    "axes.accesslog": Admin.NO_ADD,
+    "axes.accessfailurelog": Admin.NO_ADD,
 }
 
 
@@ -280,12 +288,17 @@ def _admin_rules(model: str, kind: Admin) -> dict[str, Rule]:
     app_label, model_name = model.split(".")
     name = f"admin:{app_label}_{model_name}"
     row = {"object_id": model}
-    adds = ADMIN_NOBODY if kind in (Admin.READ_ONLY, Admin.NO_ADD_DELETE) else ADMIN_MODEL
+    adds = (
+        ADMIN_NOBODY
+        if kind in (Admin.READ_ONLY, Admin.NO_ADD_DELETE, Admin.NO_ADD)
+        else ADMIN_MODEL
+    )
     deletes = (
         ADMIN_MODEL
-        if kind in (Admin.EDITABLE, Admin.PROTECTED, Admin.UNDELETABLE)
+        if kind in (Admin.EDITABLE, Admin.PROTECTED, Admin.UNDELETABLE, Admin.NO_ADD)
         else ADMIN_NOBODY
     )
+    removes = kind in (Admin.EDITABLE, Admin.NO_ADD)
     delete_post = {"superuser": FORBIDDEN} if kind == Admin.UNDELETABLE else {}
     return {
         # The changelist's POST runs an action: "delete selected" on the row, confirmed.
@@ -295,7 +308,7 @@ def _admin_rules(model: str, kind: Admin) -> dict[str, Rule]:
             post=delete_post,
             values=row,
             data={"action": "delete_selected", "_selected_action": [], "post": "yes"},
-            writes=kind == Admin.EDITABLE,
+            writes=removes,
         ),
         f"{name}_add": Rule(adds, GET_POST),
         f"{name}_history": Rule(ADMIN_MODEL, GET_POST, values=row),
@@ -305,7 +318,7 @@ def _admin_rules(model: str, kind: Admin) -> dict[str, Rule]:
             post=delete_post,
             values=row,
             data={"post": "yes"},
-            writes=kind == Admin.EDITABLE,
+            writes=removes,
         ),
         f"{name}_change": Rule(
             ADMIN_MODEL,

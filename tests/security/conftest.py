@@ -165,6 +165,13 @@ def _build(gateway: str) -> World:
     interval = IntervalSchedule.objects.create(every=5, period=IntervalSchedule.MINUTES)
     solar = SolarSchedule.objects.create(event="sunrise", latitude=49.28, longitude=-123.12)
     clocked = ClockedSchedule.objects.create(clocked_time=timezone.now() + timedelta(days=1))
+    # The login throttle's records (a lock-out, a login, a failure).
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    seen = {"ip_address": "203.0.113.9", "user_agent": "test", "path_info": "/accounts/login/"}
+    locked = AccessAttempt.objects.create(username="someone", failures_since_start=5, **seen)
+    logged_in = AccessLog.objects.create(username=owner.username, **seen)
+    failure = AccessFailureLog.objects.create(username="someone", locked_out=True, **seen)
 
     sessions = {}
     for persona, user in users.items():
@@ -209,6 +216,9 @@ def _build(gateway: str) -> World:
         "django_celery_beat.intervalschedule": str(interval.pk),
         "django_celery_beat.solarschedule": str(solar.pk),
         "django_celery_beat.clockedschedule": str(clocked.pk),
+        "axes.accessattempt": str(locked.pk),
+        "axes.accesslog": str(logged_in.pk),
+        "axes.accessfailurelog": str(failure.pk),
     }
     return World(ids=ids, sessions=sessions, entity=entity, other_entity=other_entity)
 
