@@ -344,6 +344,11 @@ class ConnectionAttempt(models.Model):
     def __str__(self) -> str:
         return f"{self.legal_entity} → {self.company_id or '(no company yet)'} ({self.state})"
 
+    @property
+    def has_credentials(self) -> bool:
+        """Whether the company ID, user ID and password are saved: what a check signs in with."""
+        return bool(self.company_id and self.user_id and self.password)
+
 
 class StepState(models.Model):
     """Where one guide step of an attempt stands: acknowledged by a person and/or proven live."""

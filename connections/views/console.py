@@ -342,7 +342,7 @@ def _perform(request: HtmxHttpRequest, legal_entity: LegalEntity, action: str) -
     user = request.user
     if action == "reverify":
         attempt = current_attempt(legal_entity)
-        if attempt is None or not (attempt.company_id and attempt.user_id and attempt.password):
+        if attempt is None or not attempt.has_credentials:
             return messages.ERROR, "There are no saved credentials to verify yet."
         if attempt.state in ConnectionAttempt.FINISHED:
             return messages.ERROR, "The current attempt was replaced; nothing to verify."

@@ -219,8 +219,14 @@ def handoff_check(request: HtmxHttpRequest, link: HandoffLink, token: str) -> Ht
     """Run the checks with the stored credentials (never shown) and see the report."""
     attempt = link.attempt
     if request.method == "POST":
-        started = verification.start_verification(
-            attempt, user=None, trigger=VerificationRun.Trigger.HANDOFF
+        # Without saved credentials there is nothing to sign in with: nothing starts, and the
+        # result region says who must enter them.
+        started = (
+            verification.start_verification(
+                attempt, user=None, trigger=VerificationRun.Trigger.HANDOFF
+            )
+            if attempt.has_credentials
+            else active_run(attempt) or latest_run(attempt)
         )
         if wants_fragment(request):
             context = _handoff_result_context(link, token, started)
@@ -283,6 +289,6 @@ def _handoff_result_context(
         "step_urls": handoff_step_urls(token),
         "run_url": reverse("connections:handoff_run", args=[token, run.public_id]) if run else "",
         "test_url": reverse("connections:handoff_check", args=[token]),
-        "can_test": bool(link.attempt.company_id and link.attempt.password),
+        "can_test": link.attempt.has_credentials,
         "handoff": True,
     }

@@ -251,7 +251,7 @@ def test_connection(request: HtmxHttpRequest, legal_entity: LegalEntity) -> Http
     """Start the full verification in the worker; the result region then polls the run."""
     attempt = current_attempt(legal_entity)
     credentials_url = reverse("connections:credentials", args=[legal_entity.public_id])
-    if attempt is None or not (attempt.company_id and attempt.user_id and attempt.password):
+    if attempt is None or not attempt.has_credentials:
         messages.error(request, "Save the company ID, user ID and password first.")
         if wants_fragment(request):
             return HttpResponseClientRedirect(credentials_url)
@@ -386,7 +386,7 @@ def _result_context(
         if run is not None
         else "",
         "test_url": reverse("connections:test_connection", args=[legal_entity.public_id]),
-        "can_test": bool(attempt and attempt.company_id and attempt.user_id and attempt.password),
+        "can_test": bool(attempt and attempt.has_credentials),
         "handoff": False,
     }
 
@@ -431,7 +431,7 @@ def _typed_attempt(
 
 def _list_intacct_entities(attempt: ConnectionAttempt | None) -> dict[str, Any]:
     """What the picker shows: the entities, or why there are none."""
-    if attempt is None or not (attempt.company_id and attempt.user_id and attempt.password):
+    if attempt is None or not attempt.has_credentials:
         return {
             "entities": [],
             "problem": "Enter the company ID, the Web Services user ID and its password first: "

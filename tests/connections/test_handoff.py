@@ -318,6 +318,27 @@ def test_checks_without_javascript_redirect_back_to_the_results(
     assert STORED_PASSWORD not in page
 
 
+def test_checks_through_the_link_need_saved_credentials(
+    legal_entity, system_admin, django_capture_on_commit_callbacks
+):
+    """Before step 7 there is nothing to sign in with: the button is disabled, and a POST all
+    the same starts nothing and says who must enter the credentials."""
+    attempt = start_attempt(legal_entity, actor=system_admin, company_id="acme-secret-co")
+    token = create_handoff_link(attempt, actor=system_admin).token()
+    url = reverse("connections:handoff_check", args=[token])
+    assert "disabled" in _page(_client().get(url))
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        fragment = _client().post(url, headers=HX)
+        plain = _client().post(url)
+
+    assert not callbacks
+    assert not VerificationRun.objects.exists()
+    assert "The credentials have not been entered yet" in _page(fragment)
+    assert "<html" not in _page(fragment)
+    assert plain.status_code == 302
+
+
 def test_run_of_another_attempt_is_not_found_through_a_link(link):
     other = VerificationRunFactory()
 
