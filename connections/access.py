@@ -9,6 +9,8 @@
 - :func:`handoff_link_for_token`: the hand-off link a URL token stands for, or why not.
 - :func:`is_customer_success`: whether a user may open the customer-success console (its
   group's members and superusers; everyone else gets a 404 there).
+- :func:`legal_entity_for_customer_success`: any organization's legal entity, for the console,
+  else ``Http404``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "HandoffRefused",
     "handoff_link_for_token",
     "is_customer_success",
+    "legal_entity_for_customer_success",
     "legal_entity_for_user",
     "organization_for_user",
     "wizard_access",
@@ -126,6 +129,18 @@ def is_customer_success(user: Any) -> bool:
         cached = user.groups.filter(name=CUSTOMER_SUCCESS_GROUP).exists()
         user._is_customer_success = cached
     return cached
+
+
+def legal_entity_for_customer_success(user: Any, public_id: Any) -> LegalEntity:
+    """Any organization's legal entity with this public id, for the customer-success console;
+    ``Http404`` for an unknown id, and for anyone :func:`is_customer_success` refuses (the
+    console does not say it exists)."""
+    if not is_customer_success(user):
+        raise Http404("No such page.")
+    entity = LegalEntity.objects.select_related("organization").filter(public_id=public_id).first()
+    if entity is None:
+        raise Http404("No such legal entity.")
+    return entity
 
 
 def organization_for_user(user: Any) -> Organization | None:

@@ -17,11 +17,12 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from connections.access import legal_entity_for_customer_success
 from connections.charts import bar_chart, stacked_bar_chart
 from connections.forms import ConsoleFilterForm, ProfileObjectsForm, RequestLimitForm
 from connections.http import HtmxHttpRequest
@@ -74,12 +75,6 @@ COLUMNS = (
     ("next_sync", "Next sync"),
     ("", "Flags"),
 )
-
-
-def _entity_or_404(public_id: Any) -> LegalEntity:
-    return get_object_or_404(
-        LegalEntity.objects.select_related("organization"), public_id=public_id
-    )
 
 
 # --- Overview ----------------------------------------------------------------------------------------
@@ -203,7 +198,7 @@ def queue_profile(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     """Create the entity's API Sync Profile: the objects the last verification proved readable
     are preselected, and editable. The customer's open step-8 page shows step 9 ready at its next
     poll, and they get an e-mail."""
-    legal_entity = _entity_or_404(public_id)
+    legal_entity = legal_entity_for_customer_success(request.user, public_id)
     profile = profile_of(legal_entity)
     entity_url = reverse("console:entity", args=[legal_entity.public_id])
     if profile is not None and profile.enabled:
@@ -252,7 +247,7 @@ def queue_profile(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
 @console_view
 @require_GET
 def entity(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
-    legal_entity = _entity_or_404(public_id)
+    legal_entity = legal_entity_for_customer_success(request.user, public_id)
     detail = console.entity_detail(legal_entity)
     now = timezone.now()
     attempt = next((a for a in detail.attempts if a.is_current), None)
@@ -323,7 +318,7 @@ def entity_action(request: HtmxHttpRequest, public_id: Any, action: str) -> Http
     first (its form posts again with ``confirm``)."""
     if action not in ACTIONS:
         raise Http404("No such action.")
-    legal_entity = _entity_or_404(public_id)
+    legal_entity = legal_entity_for_customer_success(request.user, public_id)
     label, destructive = ACTIONS[action]
     if destructive and request.POST.get("confirm") != "yes":
         context = {

@@ -221,3 +221,24 @@ def test_handoff_link_of_a_replaced_attempt_is_refused():
     with pytest.raises(HandoffRefused) as refused:
         handoff_link_for_token(link.token())
     assert refused.value.reason == HandoffLink.Status.SUPERSEDED
+
+
+def test_the_console_fetches_any_organizations_entity_for_its_staff_only(
+    legal_entity, system_admin, outsider
+):
+    import uuid
+
+    from django.contrib.auth.models import Group
+
+    from connections.access import legal_entity_for_customer_success
+    from connections.models import CUSTOMER_SUCCESS_GROUP
+
+    staff = UserFactory(username="cs-member", is_staff=True)
+    staff.groups.add(Group.objects.get(name=CUSTOMER_SUCCESS_GROUP))
+    assert legal_entity_for_customer_success(staff, legal_entity.public_id) == legal_entity
+    plain_staff = UserFactory(username="plain-staff", is_staff=True)
+    for user in (AnonymousUser(), system_admin, outsider, plain_staff):
+        with pytest.raises(Http404):
+            legal_entity_for_customer_success(user, legal_entity.public_id)
+    with pytest.raises(Http404):
+        legal_entity_for_customer_success(staff, uuid.uuid4())
