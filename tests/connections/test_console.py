@@ -500,3 +500,29 @@ def test_customer_success_sets_the_companys_request_limit(
     assert profile.max_concurrent_requests == 4
     event = AuditEvent.objects.filter(action="api_sync_profile.changed").latest("at")
     assert (event.actor, event.detail["max_concurrent_requests"]) == (cs_user, 4)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "age", "ago"),
+    [
+        (5, "just now", "just now"),
+        (59, "just now", "just now"),
+        (60, "1 min", "1 min ago"),
+        (3599, "59 min", "59 min ago"),
+        (3600, "1 h", "1 h ago"),
+        (86399, "23 h", "23 h ago"),
+        (86400, "1 day", "1 day ago"),
+        (3 * 86400 + 7200, "3 days", "3 days ago"),
+    ],
+)
+def test_the_console_says_how_long_ago_in_one_unit(seconds, age, ago):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from connections.templatetags.wizard import age as age_filter
+    from connections.templatetags.wizard import ago as ago_filter
+
+    moment = timezone.now() - timedelta(seconds=seconds)
+    assert (age_filter(moment), ago_filter(moment)) == (age, ago)
+    assert (age_filter(None), ago_filter(None)) == ("", "")

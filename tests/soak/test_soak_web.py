@@ -18,8 +18,9 @@ import httpx
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
-from connections.models import ApiSyncProfile, Membership, SyncRun
+from connections.models import CUSTOMER_SUCCESS_GROUP, ApiSyncProfile, Membership, SyncRun
 from connections.services.accounts import add_member, create_legal_entity, create_organization
 from intacct.sandbox.world import Sandbox
 from tests.connections.test_smartsync import OBJECTS, sync
@@ -54,6 +55,8 @@ def world(sandbox: Sandbox, make_attempt, settings) -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
     from bench.dashboard import build
 
+    # A transactional test before this one may have flushed the group the migration made.
+    Group.objects.get_or_create(name=CUSTOMER_SUCCESS_GROUP)
     console_entity = build(ENTITIES, random.Random(7))
     users = get_user_model()
     staff = users.objects.get(username="bench-cs")
