@@ -53,6 +53,18 @@ def sync(legal_entity: LegalEntity, kind: str = SyncRun.Kind.PARTIAL) -> SyncRun
     return finished
 
 
+def duplicated_rows(legal_entity: LegalEntity) -> list[dict[str, object]]:
+    """The (object, record_no) pairs the legal entity holds more than once (none, ever)."""
+    from django.db.models import Count
+
+    return list(
+        ListItem.objects.filter(legal_entity=legal_entity)
+        .values("object_name", "record_no")
+        .annotate(rows=Count("pk"))
+        .filter(rows__gt=1)
+    )
+
+
 def live_keys(legal_entity: LegalEntity, object_name: str) -> set[str]:
     return set(
         ListItem.objects.filter(

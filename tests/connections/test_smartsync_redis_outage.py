@@ -14,12 +14,11 @@ import shutil
 import time
 
 import pytest
-from django.db.models import Count
 
 from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun
 from connections.services.smartsync import start_sync
 from intacct.sandbox.world import Sandbox
-from tests.connections.test_smartsync import OBJECTS, live_keys, sandbox_keys
+from tests.connections.test_smartsync import OBJECTS, duplicated_rows, live_keys, sandbox_keys
 from tests.connections.workers import (
     PrivateRedis,
     WorkerFactory,
@@ -61,13 +60,7 @@ def slow_entity(sandbox: Sandbox, make_attempt, legal_entity: LegalEntity) -> Le
 
 
 def assert_exact(entity: LegalEntity, sandbox: Sandbox) -> None:
-    duplicates = (
-        ListItem.objects.filter(legal_entity=entity)
-        .values("object_name", "record_no")
-        .annotate(rows=Count("pk"))
-        .filter(rows__gt=1)
-    )
-    assert list(duplicates) == []
+    assert duplicated_rows(entity) == []
     for name in OBJECTS:
         assert live_keys(entity, name) == sandbox_keys(sandbox, COMPANY, name), name
 

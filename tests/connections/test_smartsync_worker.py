@@ -18,7 +18,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db.models import Count
 
 from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun, SyncRunObject
 from connections.services.smartsync import (
@@ -28,7 +27,13 @@ from connections.services.smartsync import (
 )
 from intacct.sandbox.world import Sandbox
 from intacct.timestamps import parse_datetime
-from tests.connections.test_smartsync import OBJECTS, counts, live_keys, sandbox_keys
+from tests.connections.test_smartsync import (
+    OBJECTS,
+    counts,
+    duplicated_rows,
+    live_keys,
+    sandbox_keys,
+)
 from tests.connections.workers import (
     WorkerFactory,
     broker_url,
@@ -148,13 +153,7 @@ def test_a_sync_killed_with_its_worker_is_completed_exactly_by_the_next(
 
     assert second.state == SyncRun.State.SUCCEEDED, second.error
     assert second.error == ""
-    duplicates = (
-        ListItem.objects.filter(legal_entity=entity)
-        .values("object_name", "record_no")
-        .annotate(rows=Count("pk"))
-        .filter(rows__gt=1)
-    )
-    assert list(duplicates) == []
+    assert duplicated_rows(entity) == []
     expected = {name: sandbox_keys(sandbox, COMPANY, name) for name in OBJECTS}
     for name in OBJECTS:
         assert live_keys(entity, name) == expected[name], name
