@@ -239,6 +239,35 @@ def test_revoked_link_says_so(link):
     assert "This link was withdrawn. Ask for a new one." in _page(response)
 
 
+def test_a_links_token_never_reaches_a_log_line(link):
+    """The token opens the link's pages: the "Gone" warning of a revoked link, like every line of
+    the console handler, shows ``/handoff/[token]`` instead."""
+    import io
+    import logging
+
+    from config.log_filters import RedactHandoffTokens
+
+    handler = next(
+        h
+        for h in logging.getLogger().handlers
+        if any(isinstance(f, RedactHandoffTokens) for f in h.filters)
+    )
+    token = link.token()
+    revoke_handoff_link(link)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)  # type: ignore[attr-defined]
+    try:
+        _client().get(reverse("connections:handoff_start", args=[token]))
+        logging.getLogger("django.server").info('"GET /handoff/%s/check/ HTTP/1.1" 200 5', token)
+    finally:
+        handler.setStream(previous)  # type: ignore[attr-defined]
+    lines = stream.getvalue()
+    assert "Gone: /handoff/[token]/" in lines
+    assert '"GET /handoff/[token]/check/ HTTP/1.1" 200 5' in lines
+    assert token not in lines
+    assert token.split(":")[-1] not in lines
+
+
 def test_link_to_a_replaced_attempt_says_so(link, system_admin):
     start_attempt(link.attempt.legal_entity, actor=system_admin)
 
