@@ -19,6 +19,22 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
+def _migration_data(request):
+    """What the migrations wrote (the "Customer success" group), there for every database test:
+    a transactional test ends with a flush that empties it for the tests after it in the same
+    process. Inside a test's transaction, putting it back is rolled back with the rest."""
+    uses_db = request.node.get_closest_marker("django_db") is not None or any(
+        name in request.fixturenames for name in ("db", "transactional_db", "live_server")
+    )
+    if uses_db:
+        from django.contrib.auth.models import Group
+
+        from connections.models import CUSTOMER_SUCCESS_GROUP
+
+        Group.objects.get_or_create(name=CUSTOMER_SUCCESS_GROUP)
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Tests hash passwords with a fast hasher: the real one is slow by design (PBKDF2)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

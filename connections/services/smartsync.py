@@ -130,7 +130,9 @@ STALE_MESSAGE = (
     "next sync completes them."
 )
 
-NOT_IN_COMPANY = "Not in this Intacct company, so skipped:"
+NOT_IN_COMPANY = (
+    "Not in this Intacct company (its edition or modules do not have it), so skipped. Intacct:"
+)
 
 # Errors that no other object could escape: the sign-in or the request itself is refused.
 _RUN_ERRORS = (AuthenticationError, ControlError, EndpointError)
@@ -772,7 +774,8 @@ def _sync_object_row(
     except NotApplicableError as exc:
         # The profile names an object this company does not have (its module is not subscribed,
         # or a dimension was removed): nothing to sync and nothing to retry. Rows held stay.
-        state, error = SyncRunObject.State.SKIPPED, f"{NOT_IN_COMPANY} {exc}"
+        said = " ".join(p for p in (exc.errorno, exc.description) if p) or str(exc)
+        state, error = SyncRunObject.State.SKIPPED, f"{NOT_IN_COMPANY} {said}"
     except IntacctError as exc:
         logger.warning("sync of %s failed: %s", obj.name, type(exc).__name__)
         state, error = SyncRunObject.State.FAILED, _describe(exc)

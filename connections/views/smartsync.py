@@ -146,7 +146,12 @@ def schedule(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpRespons
     form = SyncScheduleForm(request.POST, instance=instance)
     if request.GET.get("preview"):
         # is_valid() fills the form's instance in memory; only save_schedule writes.
-        context = _projection_context(legal_entity, form.instance if form.is_valid() else None)
+        valid = form.is_valid()
+        context = _projection_context(legal_entity, form.instance if valid else None)
+        # What keeps the form from being priced, as saving would say it.
+        context["projection_error"] = next(
+            (str(error) for errors in form.errors.values() for error in errors), ""
+        )
         context["schedule_url"] = reverse(
             "connections:sync_schedule", args=[legal_entity.public_id]
         )

@@ -319,7 +319,9 @@ def test_sync_then_partial_sync_then_schedule(
     schedule.get_by_role("button", name="Save schedule").click()
     expect(schedule.get_by_role("status")).to_have_text("Schedule saved.")
     expect(schedule).to_contain_text(
-        re.compile(r"Active: syncs start by themselves; the next at \d+ \w+, \d\d:\d\d UTC\.")
+        re.compile(
+            r"Active: syncs start by themselves; the next at \d+ \w+, 06:30 \(Europe/Paris\)\."
+        )
     )
     expect(schedule.get_by_label("Time", exact=True)).to_have_value("06:30")
     expect(schedule.get_by_label("Timezone")).to_have_value("Europe/Paris")

@@ -223,6 +223,7 @@ def test_the_projection_follows_the_form_before_it_is_saved(client, system_admin
 
     incomplete = client.post(url, {**form, "frequency": "cron", "cron_expression": "61 * * * *"})
     assert "Complete the schedule to see what it costs a month." in incomplete.text
+    assert "The minute field, “61”, is not valid" in incomplete.text
     paused = client.post(url, {k: v for k, v in form.items() if k != "enabled"})
     assert "Paused: no API transactions." in paused.text
     assert not SyncSchedule.objects.exists()

@@ -57,6 +57,13 @@ def _use_broker(url: str) -> None:
     celery_app.amqp._producer_pool = None
 
 
+def _forget_routing() -> None:
+    """Celery caches the default queue (and the queues and router made from it) at the first
+    publish: dropped, so the next publish follows ``task_default_queue`` as it is now."""
+    for name in ("default_queue", "queues", "router"):
+        celery_app.amqp.__dict__.pop(name, None)
+
+
 def _forget_queue(queue: str, url: str) -> None:
     """Remove from Redis every trace of ``queue`` and of the workers named after it: its keys,
     their bindings (the workers' control queues are bound in shared sets), and the unacknowledged
@@ -97,10 +104,12 @@ def task_queue(broker_url: str) -> Iterator[str]:
     saved = conf.broker_url, conf.task_default_queue
     _use_broker(broker_url)
     conf.task_default_queue = queue
+    _forget_routing()
     try:
         yield queue
     finally:
         conf.task_default_queue = saved[1]
+        _forget_routing()
         _use_broker(saved[0])
         with contextlib.suppress(redis.RedisError):  # a test's own Redis may be gone
             _forget_queue(queue, broker_url)
