@@ -22,10 +22,11 @@ from typing import NamedTuple
 import numpy as np
 import psycopg
 from django.db import connection
+from django.db.models import Count
 
 from connections.models import ListItem
 
-__all__ = ["KeySet", "Row", "Written", "held_keys", "json_text", "upsert_page"]
+__all__ = ["KeySet", "Row", "Written", "held_counts", "held_keys", "json_text", "upsert_page"]
 
 
 class Row(NamedTuple):
@@ -282,3 +283,14 @@ def held_keys(legal_entity_id: int, object_name: str) -> KeySet:
         while rows := cursor.fetchmany(10_000):
             keys.update([key for (key,) in rows])
     return keys
+
+
+def held_counts(legal_entity_id: int) -> dict[str, int]:
+    """How many live rows the legal entity holds of each object (one query)."""
+    return dict(
+        ListItem.objects.filter(legal_entity_id=legal_entity_id, deleted_at__isnull=True)
+        .order_by()
+        .values_list("object_name")
+        .annotate(rows=Count("pk"))
+        .values_list("object_name", "rows")
+    )

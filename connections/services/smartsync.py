@@ -58,6 +58,7 @@ from connections.services import health
 from connections.services.listitem_store import (
     KeySet,
     Row,
+    held_counts,
     held_keys,
     json_text,
     upsert_page,
@@ -101,6 +102,15 @@ REQUEST_TIMEOUT = 120.0
 MAX_RETRIES = 6
 #: Records a page of a sync's queries (the gateway's maximum for ``query``).
 PAGE_SIZE = 2000
+#: A partial sync reads an object whole when it holds at most this many records: one query of
+#: one page (one API transaction) finds its changes and its deletions, where the changes query
+#: and a key listing or the audit trail's look-ups cost two or more. Room is left for growth; an
+#: object that outgrew its page is read page by page, then listed, as a full sync does.
+WHOLE_READ_MAX = 1800
+WHOLE_READ_NOTE = (
+    "Every object fits in one page: each was read whole (one API transaction each), which finds "
+    "its deletions too."
+)
 #: Page size of the key-only listing (the gateway's maximum).
 KEY_PAGE_SIZE = 2000
 #: Unknown keys read per request (``IntacctClient.read`` splits them into functions of 100).
@@ -514,10 +524,12 @@ def _partial_plan(
     plan: list[tuple[ListObject, datetime, bool]] = []
     audit_since: datetime | None = None
     full: list[ListObject] = []
+    sizes = held_counts(entity.pk)
     for obj in objects:
         watermark = last_watermark(entity, obj.name)
-        if watermark is None:
-            full.append(obj)  # never synced (or not in this company): in full
+        if watermark is None or sizes.get(obj.name, 0) <= WHOLE_READ_MAX:
+            # Never synced (or not in this company), or small: read whole.
+            full.append(obj)
             continue
         seen = history.get(obj.name)
         synced = seen.synced if seen is not None else None
@@ -532,6 +544,8 @@ def _partial_plan(
     out = PartialPlan(audit_used=False, audit_note="" if use_audit else AUDIT_NOT_PERMITTED)
     if not plan and not full:
         return out
+    if not plan:
+        out.audit_note = WHOLE_READ_NOTE
 
     specs: list[QuerySpec] = [
         QuerySpec(obj.name, obj.fields, page_size=PAGE_SIZE, show_private=show_private)
@@ -880,8 +894,9 @@ def sync_object(
     object synced successfully before, what changed since its watermark. Sets
     ``stats.watermark`` to the newest WHENMODIFIED held afterwards."""
     since = last_watermark(legal_entity, obj.name) if kind == SyncRun.Kind.PARTIAL else None
-    if since is None:
-        batched = first.changed if first is not None and first.since is None else None
+    whole = first is not None and first.since is None  # the plan reads it whole
+    if since is None or whole:
+        batched = first.changed if first is not None and whole else None
         _full(
             client,
             legal_entity,

@@ -35,6 +35,16 @@ def _in_memory_broker() -> Iterator[None]:
     celery_app.conf.broker_url = previous
 
 
+@pytest.fixture(autouse=True)
+def _big_lists(monkeypatch) -> None:
+    """The sandbox's lists are small (20 records), which a partial sync would read whole: these
+    tests take the paths of big lists (changes, then the audit trail or a key listing) unless
+    they say otherwise (test_smartsync_small_lists.py takes the small lists' path)."""
+    from connections.services import smartsync
+
+    monkeypatch.setattr(smartsync, "WHOLE_READ_MAX", 0)
+
+
 @pytest.fixture(scope="session")
 def sandbox_world() -> Sandbox:
     """One sandbox per test process (each xdist worker has its own), every scenario's company."""
