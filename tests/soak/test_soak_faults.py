@@ -41,6 +41,9 @@ def _pages(monkeypatch, sandbox: Sandbox):
 
     monkeypatch.setattr(smartsync, "PAGE_SIZE", 50)
     monkeypatch.setattr(smartsync, "KEY_PAGE_SIZE", 50)
+    # The partial syncs take the big lists' path (changes, then the audit trail or a key
+    # listing), not one whole page an object.
+    monkeypatch.setattr(smartsync, "WHOLE_READ_MAX", 0)
     sandbox.add_company(COMPANY, "healthy_top", records=RECORDS)
 
 
