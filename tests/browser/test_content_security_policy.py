@@ -17,7 +17,16 @@ from playwright.sync_api import Page, expect
 
 from intacct.sandbox import GATEWAY_PATH, SANDBOX_USER_ID, SANDBOX_USER_PASSWORD
 from tests.browser.test_wizard_flow import log_in
-from tests.security.pages import OWNER, Site, anonymous_pages, make_site, owner_pages
+from tests.security.pages import (
+    CLERK,
+    ERROR_URLCONF,
+    OWNER,
+    Site,
+    anonymous_pages,
+    error_pages,
+    make_site,
+    owner_pages,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("celery_worker")]
 
@@ -81,12 +90,36 @@ def visit(page: Page, problems: Problems, url: str, status: int = 200) -> None:
     page.wait_for_load_state("load")
 
 
-def test_every_page_and_htmx_interaction_keeps_to_the_policy(page: Page, site: Site) -> None:
+def test_every_page_and_htmx_interaction_keeps_to_the_policy(
+    page: Page, site: Site, settings: Any
+) -> None:
     problems = Problems(page)
+    settings.ROOT_URLCONF = ERROR_URLCONF  # ours, with a view that fails and one that refuses
 
     # --- Without a login: the login page, the hand-off link's pages, a missing page. ------------
     for name, url in anonymous_pages(site).items():
         visit(page, problems, url, status=404 if name == "not found" else 200)
+
+    # --- Error pages: a 404, a 403, a 500, a CSRF failure and the wizard refusing a clerk. -----
+    errors = error_pages(site)
+    wizard_refused = errors.pop("access denied (wizard)")
+    for url, status, heading in errors.values():
+        visit(page, problems, url, status=status)
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    visit(page, problems, "/accounts/login/")
+    page.context.clear_cookies()  # the form's token no longer matches a cookie
+    page.get_by_label("Username").fill(CLERK)
+    page.get_by_label("Password").fill("not-checked")
+    problems.expected_status = 403
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("This form has expired")
+    problems.expected_status = None
+    log_in(page, CLERK)
+    url, status, heading = wizard_refused
+    visit(page, problems, url, status=status)
+    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
 
     # A lockout is the login page with its message.
     visit(page, problems, "/accounts/login/")

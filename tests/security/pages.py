@@ -18,6 +18,7 @@ from connections.models import (
     CUSTOMER_SUCCESS_GROUP,
     HANDOFF_STEPS,
     LegalEntity,
+    Membership,
     SyncRun,
 )
 from connections.services.handoff import create_handoff_link
@@ -33,6 +34,10 @@ from tests.factories import (
 )
 
 OWNER = "owner"
+#: A member of the organization who is not a System Administrator: the wizard refuses them.
+CLERK = "clerk"
+#: The URLconf of :func:`error_pages`: ours, with a view that fails and one that refuses.
+ERROR_URLCONF = "tests.security.error_urls"
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,9 @@ def make_site(**attempt_fields: Any) -> Site:
         user__is_superuser=True,
     ).user
     owner.groups.add(Group.objects.get_or_create(name=CUSTOMER_SUCCESS_GROUP)[0])
+    MembershipFactory(
+        organization=organization, user__username=CLERK, role=Membership.Role.AP_CLERK
+    )
 
     legal_entity = LegalEntityFactory(organization=organization, name="Acme US")
     attempt = verified_attempt(legal_entity, **attempt_fields)
@@ -113,4 +121,19 @@ def owner_pages(site: Site) -> dict[str, str]:
         "admin add organization": reverse("admin:connections_organization_add"),
         "admin audit events": reverse("admin:connections_auditevent_changelist"),
         "admin access attempts": reverse("admin:axes_accessattempt_changelist"),
+    }
+
+
+def error_pages(site: Site) -> dict[str, tuple[str, int, str]]:
+    """Our error pages, each as (URL, status, its heading), under :data:`ERROR_URLCONF`. The
+    CSRF failure is not here: a form posted without its token gives it."""
+    return {
+        "not found": ("/no-such-page/", 404, "Page not found"),
+        "access denied (wizard)": (
+            reverse("connections:pre_connection", args=[site.legal_entity.public_id]),
+            403,
+            "You cannot open the connection wizard",
+        ),
+        "permission denied": ("/test-errors/403/", 403, "You cannot open this page"),
+        "server error": ("/test-errors/500/", 500, "Something went wrong on our side"),
     }

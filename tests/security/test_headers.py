@@ -7,10 +7,19 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from tests.security.pages import anonymous_pages, make_site, owner_pages
+from tests.security.pages import (
+    CLERK,
+    ERROR_URLCONF,
+    anonymous_pages,
+    error_pages,
+    make_site,
+    owner_pages,
+)
+from tests.factories import USER_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -94,6 +103,37 @@ def test_static_files_carry_the_headers():
 
     assert response.status_code == 200
     assert_secure_headers(response, "app.css")
+
+
+def test_error_pages_are_ours_and_carry_the_headers(site, settings):
+    """A 404, both kinds of 403, a 500 and a CSRF failure: our own pages (Django's CSRF page
+    styles itself inline, which the policy would block), with the headers and nothing inline."""
+    settings.ROOT_URLCONF = ERROR_URLCONF
+    clerk = Client(raise_request_exception=False)
+    clerk.force_login(User.objects.get(username=CLERK))
+    login = Client(enforce_csrf_checks=True)
+    login.get(reverse("login"))
+    login.cookies.clear()  # the form's token no longer matches a cookie: a CSRF failure
+    responses = {
+        name: (clerk.get(url), status, heading)
+        for name, (url, status, heading) in error_pages(site).items()
+    }
+    responses["csrf failure"] = (
+        login.post(reverse("login"), {"username": CLERK, "password": USER_PASSWORD}),
+        403,
+        "This form has expired",
+    )
+
+    for name, (response, status, heading) in responses.items():
+        page = response.content.decode()
+        assert response.status_code == status, name
+        assert f"<h1>{heading}</h1>" in page, name
+        assert_secure_headers(response, name)
+        assert not INLINE_SCRIPT.search(page), name
+        assert not INLINE_STYLE.search(page), name
+        assert "Traceback" not in page and "deliberate failure" not in page, name
+    # The CSRF failure kept the clerk logged out.
+    assert "_auth_user_id" not in login.session
 
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
