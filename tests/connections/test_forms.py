@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from django import forms
+from django.test.html import parse_html
 
 from connections.forms import (
     CredentialsForm,
     HandoffLinkForm,
     LegalEntityForm,
+    LongSelect,
     PreConnectionForm,
+    SyncScheduleForm,
 )
 from tests.factories import ConnectionAttemptFactory, LegalEntityFactory
 
@@ -269,3 +273,39 @@ def test_handoff_email_is_optional_and_lifetime_bounded():
     assert HandoffLinkForm({"lifetime_days": "30"}).errors["lifetime_days"] == [
         "Choose how long the link works: 1 to 14 days."
     ]
+
+
+@pytest.mark.parametrize(
+    "choices, shown",
+    [
+        (
+            [("UTC", "UTC"), ("Europe/Paris", "Europe/Paris"), ("A&B", "<Tom & Jerry's>")],
+            '<option value="A&amp;B">&lt;Tom &amp; Jerry&#x27;s&gt;</option>',
+        ),
+        (
+            [("Europe", [("Europe/Paris", "Paris"), ("Europe/Rome", "Rome")]), ("UTC", "UTC")],
+            '<optgroup label="Europe"><option value="Europe/Paris" selected>Paris</option>',
+        ),
+    ],
+    ids=["flat", "groups"],
+)
+def test_a_long_select_writes_the_html_of_django_s_select(choices, shown):
+    attrs = {"id": "id_tz", "aria-describedby": "tz-help", "required": True, "disabled": False}
+
+    def html(widget: type[forms.Select], value: str) -> str:
+        return str(widget(choices=choices).render("timezone", value, attrs=attrs))
+
+    for value in ("Europe/Paris", "A&B", "missing"):
+        # The same elements, attributes (in any order) and text, as assertHTMLEqual compares.
+        assert parse_html(html(LongSelect, value)) == parse_html(html(forms.Select, value))
+    assert shown in html(LongSelect, "Europe/Paris")
+
+
+def test_the_schedule_form_lists_every_time_zone_with_the_saved_one_selected():
+    form = SyncScheduleForm(initial={"timezone": "America/Chicago"})
+
+    select = str(form["timezone"])
+
+    assert isinstance(form.fields["timezone"].widget, LongSelect)
+    assert select.count("<option") > 400
+    assert '<option value="America/Chicago" selected>America/Chicago</option>' in select
