@@ -410,6 +410,9 @@ REDIS_URL = _env("REDIS_URL")
 # kombu's filesystem transport ignores the host; naming one keeps kombu from warning about it.
 CELERY_BROKER_URL = _env("CELERY_BROKER_URL") or REDIS_URL or "filesystem://localhost/"
 CELERY_TASK_ALWAYS_EAGER = False
+# The queue tasks are sent to (web, beat and the tasks workers queue themselves, such as a lost
+# sync's restart); workers consume it by default. Apps sharing one Redis each take their own.
+CELERY_TASK_DEFAULT_QUEUE = _env("CELERY_TASK_DEFAULT_QUEUE") or "celery"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -773,6 +773,15 @@ class SyncRun(models.Model):
     # Set while running, at most every few seconds: a run whose worker stopped goes quiet.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The lost run (its worker or its task gone) that the sweep started this one in place of.
+    restart_of = models.OneToOneField(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="restarted_as",
+        editable=False,
+    )
 
     class Meta:
         verbose_name = "sync run"

@@ -139,6 +139,10 @@ STALE_MESSAGE = (
     "The sync did not finish: its worker stopped. The records already synced are kept; the "
     "next sync completes them."
 )
+RESTARTED_MESSAGE = (
+    "The sync did not finish: its worker stopped. The records already synced are kept, and a new "
+    "sync was started to complete them."
+)
 
 NOT_IN_COMPANY = (
     "Not in this Intacct company (its edition or modules do not have it), so skipped. Intacct:"
@@ -158,12 +162,14 @@ def start_sync(
     trigger: str,
     user: Any = None,
     enqueue: bool = True,
+    restart_of: SyncRun | None = None,
 ) -> tuple[SyncRun, bool]:
     """A queued run of ``legal_entity``, or the one already queued or running (``created`` False).
 
     A partial sync is made full while the entity has never finished a full sync. With
     ``enqueue``, a created run's ``run_sync`` task is queued (with the run's id only) once the
     current transaction commits; without it, the caller runs :func:`perform_sync` itself.
+    ``restart_of`` is the lost run this one replaces (:func:`expire_stale_syncs`).
     """
     if kind == SyncRun.Kind.PARTIAL and not (
         SyncRun.objects.filter(
@@ -181,6 +187,7 @@ def start_sync(
                     kind=kind,
                     trigger=trigger,
                     requested_by=audit.actor_or_none(user),
+                    restart_of=restart_of,
                 )
         except IntegrityError:
             active = SyncRun.objects.filter(
@@ -190,9 +197,10 @@ def start_sync(
                 return active, False
             # The active run finished between our insert and this read: try again.
             continue
-        audit.record_for_entity(
-            user, "sync.started", legal_entity, run=run.public_id, kind=kind, trigger=trigger
-        )
+        detail: dict[str, Any] = {"run": run.public_id, "kind": kind, "trigger": trigger}
+        if restart_of is not None:
+            detail["restart_of"] = restart_of.public_id
+        audit.record_for_entity(user, "sync.started", legal_entity, **detail)
         if enqueue:
             enqueue_on_commit(TASK_NAME, run.pk, row="sync run", on_broker_down=_queue_unavailable)
         return run, True
@@ -214,13 +222,16 @@ def _silent_since(cutoff: datetime) -> Q:
     )
 
 
-def expire_stale_syncs(*, older_than: timedelta | None = None) -> int:
+def expire_stale_syncs(*, older_than: timedelta | None = None, restart: bool = True) -> int:
     """Finish as ``failed`` every run queued for longer than :data:`STALE_AFTER` (its task was
     lost) or running without a heartbeat for :data:`STALL_AFTER` (its worker was lost), so the
     legal entity can be synced again; ``older_than`` replaces both. Returns how many.
 
-    Rows already written stay: every page is committed on its own, the object's watermark did not
-    move, and the next run completes the set.
+    Rows already written stay: every page is committed on its own and the object's watermark did
+    not move. With ``restart``, a new run of the same kind and trigger is queued in the lost
+    one's place (``restart_of``) to complete the set, while the entity's profile is ready; a
+    restart that is lost in turn is not restarted again (its worker may be what kills it), and the
+    next sync completes the set.
     """
     now = timezone.now()
     queued_cutoff = now - (STALE_AFTER if older_than is None else older_than)
@@ -229,24 +240,37 @@ def expire_stale_syncs(*, older_than: timedelta | None = None) -> int:
         SyncRun.objects.filter(
             Q(state=SyncRun.State.QUEUED, created_at__lt=queued_cutoff)
             | _silent_since(silent_cutoff)
-        ).values_list("pk", "public_id", "state", "legal_entity_id")
+        ).select_related("legal_entity")
     )
     expired = 0
-    for pk, public_id, state, legal_entity_id in stale:
+    for run in stale:
         now = timezone.now()
+        restarting = (
+            restart
+            and run.restart_of_id is None
+            and ready_profile(run.legal_entity) is not None
+        )
+        message = RESTARTED_MESSAGE if restarting else STALE_MESSAGE
         with transaction.atomic():
-            done = SyncRun.objects.filter(pk=pk, state=state).update(
-                state=SyncRun.State.FAILED, error=STALE_MESSAGE, finished_at=now
+            done = SyncRun.objects.filter(pk=run.pk, state=run.state).update(
+                state=SyncRun.State.FAILED, error=message, finished_at=now
             )
             if not done:
                 continue  # it finished meanwhile
             SyncRunObject.objects.filter(
-                run_id=pk,
+                run_id=run.pk,
                 state__in=[SyncRunObject.State.PENDING, SyncRunObject.State.RUNNING],
-            ).update(state=SyncRunObject.State.FAILED, error=STALE_MESSAGE)
-            health.refresh_health(legal_entity_id, now=now)
+            ).update(state=SyncRunObject.State.FAILED, error=message)
+            if restarting:
+                start_sync(run.legal_entity, kind=run.kind, trigger=run.trigger, restart_of=run)
+            health.refresh_health(run.legal_entity_id, now=now)
         expired += 1
-        logger.warning("sync run %s was %s too long; expired", public_id, state)
+        logger.warning(
+            "sync run %s was %s too long; expired%s",
+            run.public_id,
+            run.state,
+            " and restarted" if restarting else "",
+        )
     return expired
 
 

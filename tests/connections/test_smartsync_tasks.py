@@ -13,9 +13,16 @@ from celery.exceptions import Retry
 from django.db import transaction
 from django.utils import timezone
 
-from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun, SyncRunObject
+from connections.models import (
+    ApiSyncProfile,
+    AuditEvent,
+    LegalEntity,
+    ListItem,
+    SyncRun,
+    SyncRunObject,
+)
 from connections.services import smartsync
-from connections.services.smartsync import STALE_MESSAGE, start_sync
+from connections.services.smartsync import RESTARTED_MESSAGE, STALE_MESSAGE, start_sync
 from connections.tasks import SYNC_TIME_LIMIT, expire_stale_syncs, run_sync
 from intacct.sandbox import SANDBOX_SENDER_PASSWORD, SANDBOX_USER_PASSWORD
 from tests.connections.test_queue_unavailable import run_with_broker_down
@@ -141,7 +148,9 @@ def test_run_sync_task_is_quiet_when_the_run_is_gone_or_claimed(healthy, sandbox
     assert run_sync.apply(args=[10**9]).successful()
 
 
-def test_expire_stale_syncs_frees_the_entity_and_the_next_run_completes(healthy, sandbox, settings):
+def test_the_sweep_restarts_a_lost_run_and_the_restart_completes(
+    healthy, sandbox, settings, django_capture_on_commit_callbacks
+):
     # Rows lost here are found again by a key listing (the audit trail knows nothing of them):
     # list keys on every partial sync.
     settings.SMARTSYNC_RECONCILE_EVERY_HOURS = 0
@@ -158,22 +167,59 @@ def test_expire_stale_syncs_frees_the_entity_and_the_next_run_completes(healthy,
     fresh = SyncRun.objects.filter(pk=stuck.pk)
 
     assert start_sync(healthy, kind="full", trigger="manual", enqueue=False)[1] is False
-    assert expire_stale_syncs() == 1
+    with django_capture_on_commit_callbacks() as queued:
+        assert expire_stale_syncs() == 1
     assert expire_stale_syncs() == 0
 
     stuck = fresh.get()
     assert stuck.state == SyncRun.State.FAILED
-    assert stuck.error == STALE_MESSAGE
+    assert stuck.error == RESTARTED_MESSAGE
     assert stuck.object_results.get().state == SyncRunObject.State.FAILED
-    again = start(healthy, kind=SyncRun.Kind.PARTIAL, enqueue=False)
+    # Its restart: the same kind and trigger, queued (its task sent once the sweep committed).
+    again = SyncRun.objects.get(restart_of=stuck)
+    assert (again.kind, again.trigger, again.state) == (
+        SyncRun.Kind.PARTIAL,
+        SyncRun.Trigger.MANUAL,
+        SyncRun.State.QUEUED,
+    )
+    assert len(queued) == 1
+    assert AuditEvent.objects.filter(
+        action="sync.started", detail__restart_of=str(stuck.public_id)
+    ).exists()
     run_sync(again.pk)
     again.refresh_from_db()
-    assert again.kind == SyncRun.Kind.PARTIAL
     assert again.state == SyncRun.State.SUCCEEDED
     for name in OBJECTS:
         assert live_keys(healthy, name) == {
             str(n) for n in sandbox.company("healthy-top").snapshot(name)
         }
+
+
+def test_a_lost_restart_is_not_restarted_again(healthy):
+    """Its worker may be what kills it: the next sync completes the set instead."""
+    lost = start(healthy, enqueue=False)
+    _running(lost, silent_for=smartsync.STALL_AFTER * 2, started_ago=timedelta(hours=1))
+    assert expire_stale_syncs() == 1
+    restart = SyncRun.objects.get(restart_of=lost)
+    _running(restart, silent_for=smartsync.STALL_AFTER * 2, started_ago=timedelta(hours=1))
+
+    assert expire_stale_syncs() == 1
+
+    restart.refresh_from_db()
+    assert (restart.state, restart.error) == (SyncRun.State.FAILED, STALE_MESSAGE)
+    assert not SyncRun.objects.filter(legal_entity=healthy, state__in=SyncRun.ACTIVE).exists()
+
+
+def test_a_lost_run_is_not_restarted_once_its_profile_is_disabled(healthy):
+    lost = start(healthy, enqueue=False)
+    _running(lost, silent_for=smartsync.STALL_AFTER * 2, started_ago=timedelta(hours=1))
+    ApiSyncProfile.objects.filter(legal_entity=healthy).update(enabled=False)
+
+    assert expire_stale_syncs() == 1
+
+    lost.refresh_from_db()
+    assert (lost.state, lost.error) == (SyncRun.State.FAILED, STALE_MESSAGE)
+    assert not SyncRun.objects.filter(restart_of=lost).exists()
 
 
 def test_expire_stale_syncs_leaves_recent_runs_alone(healthy):
@@ -257,6 +303,6 @@ def test_a_worker_whose_run_was_expired_meanwhile_does_not_end_it(healthy, sandb
 
     run.refresh_from_db()
     assert run.state == SyncRun.State.FAILED
-    assert run.error == STALE_MESSAGE
+    assert run.error == RESTARTED_MESSAGE
     healthy.refresh_from_db()
     assert healthy.last_synced_at is None

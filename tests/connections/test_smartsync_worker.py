@@ -1,10 +1,12 @@
 """A SmartSync run survives the loss of its Celery worker.
 
 A real ``celery -A config worker`` on Redis takes the queued run and is killed (SIGKILL, its whole
-process group) while the run is writing rows. The run is left active; once expired, a new sync on
-a second worker leaves the legal entity's live list items exactly the sandbox's records, with no
-duplicate (object, record_no) row, and the run ends ``succeeded``. The rows the killed run had
-committed are kept and reused, not inserted again.
+process group) while the run is writing rows. The run is left active. Once it has been silent for
+``STALL_AFTER``, the sweep (the ``expire_stale_syncs`` task beat sends, run here by a second worker)
+marks it failed and queues its restart, which that worker takes: the legal entity's live list
+items end exactly the sandbox's records, with no duplicate (object, record_no) row, and the
+restart ends ``succeeded``. The rows the killed run had committed are kept and reused, not
+inserted again.
 
 Needs PostgreSQL and Redis, shared with the worker processes: ``DATABASE_URL=postgres://…`` and
 ``REDIS_URL``. Tasks go to a queue of this test's own, so parallel test processes (and any worker
@@ -19,12 +21,11 @@ from datetime import timedelta
 
 import pytest
 
+from django.utils import timezone
+
+from connections import tasks
 from connections.models import ApiSyncProfile, LegalEntity, ListItem, SyncRun, SyncRunObject
-from connections.services.smartsync import (
-    STALE_MESSAGE,
-    expire_stale_syncs,
-    start_sync,
-)
+from connections.services.smartsync import RESTARTED_MESSAGE, STALL_AFTER, start_sync
 from intacct.sandbox.world import Sandbox
 from intacct.timestamps import parse_datetime
 from tests.connections.test_smartsync import (
@@ -120,36 +121,36 @@ def test_a_sync_killed_with_its_worker_is_completed_exactly_by_the_next(
         False,
     ), "the lost run still blocks the legal entity"
 
-    # Recovery: the lost run is expired, which frees the entity; its rows stay.
-    assert expire_stale_syncs(older_than=timedelta(0)) == 1
-    first.refresh_from_db()
-    assert first.state == SyncRun.State.FAILED
-    assert first.error == STALE_MESSAGE
-    assert not first.object_results.filter(
-        state__in=[SyncRunObject.State.PENDING, SyncRunObject.State.RUNNING]
-    ).exists()
-    assert held(entity) == before
-
     # Intacct changes meanwhile, records already held among them.
     done = sandbox.company(COMPANY).mutate(adds=5, changes=5, deletes=5, objects=OBJECTS, seed=11)
 
-    second_worker = start_worker("second")
-    second, created = start_sync(
-        entity, kind=SyncRun.Kind.PARTIAL, trigger=SyncRun.Trigger.SCHEDULE
+    # Recovery: the run has been silent for STALL_AFTER; the sweep beat sends every ten minutes
+    # runs on the second worker, marks the lost run failed and queues its restart there.
+    SyncRun.objects.filter(pk=first.pk).update(
+        heartbeat_at=timezone.now() - STALL_AFTER - timedelta(seconds=1)
     )
-    assert created
-    assert second.kind == SyncRun.Kind.FULL, "no full sync has finished yet"
+    second_worker = start_worker("second")
+    tasks.expire_stale_syncs.delay()
 
-    def second_is_finished() -> bool:
-        second.refresh_from_db()
-        return second.state in SyncRun.FINISHED
+    def restart_is_finished() -> bool:
+        restart = SyncRun.objects.filter(restart_of=first).first()
+        return restart is not None and restart.state in SyncRun.FINISHED
 
     wait_until(
-        second_is_finished,
+        restart_is_finished,
         timeout=FINISH_TIMEOUT,
-        what="end of the second run",
+        what="the sweep's restart of the lost run, finished",
         worker=second_worker,
     )
+    first.refresh_from_db()
+    assert first.state == SyncRun.State.FAILED
+    assert first.error == RESTARTED_MESSAGE
+    assert not first.object_results.filter(
+        state__in=[SyncRunObject.State.PENDING, SyncRunObject.State.RUNNING]
+    ).exists()
+    second = SyncRun.objects.get(restart_of=first)
+    assert (second.kind, second.trigger) == (SyncRun.Kind.FULL, SyncRun.Trigger.MANUAL)
+    assert SyncRun.objects.filter(legal_entity=entity).count() == 2
 
     assert second.state == SyncRun.State.SUCCEEDED, second.error
     assert second.error == ""

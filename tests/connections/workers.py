@@ -174,7 +174,8 @@ def start_worker(
         command = ["worker", "--concurrency", str(concurrency), "--queues", queue]
         command += ["--hostname", f"{name}-{task_queue}@%h", "--without-gossip"]
         command += ["--without-mingle", "--without-heartbeat"]
-        return run(name, command)
+        # What the worker queues itself (a lost sync's restart) goes to the queue it consumes.
+        return run(name, command, CELERY_TASK_DEFAULT_QUEUE=queue)
 
     def beat(name: str = "beat") -> Worker:
         """Celery beat on the database scheduler: it sends what is due to the default queue
@@ -182,7 +183,7 @@ def start_worker(
         schedule = tmp_path / f"{name}-schedule"
         return run(name, ["beat", "--scheduler", SCHEDULER, "--schedule", str(schedule)])
 
-    def run(name: str, arguments: list[str]) -> Worker:
+    def run(name: str, arguments: list[str], **extra_env: str) -> Worker:
         log_path = tmp_path / f"{name}.log"
         log = log_path.open("wb")
         command = [sys.executable, "-m", "celery", "-A", "config", *arguments]
@@ -190,7 +191,7 @@ def start_worker(
         process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=env,
+            env={**env, **extra_env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so one signal reaches every child
