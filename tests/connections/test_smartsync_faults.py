@@ -3,16 +3,17 @@ sessions expiring every few requests, connections reset. Each company's fault pl
 the request's number, so a run meets the same faults every time.
 
 Each run ends exact (a full sync, changes in Intacct, a partial sync), with its retries counted
-and bounded; a fault longer than the retry budget fails the run naming the reason, and the next
-run, once the fault has passed, repairs everything. The slow kinds (2 s a request, long storms)
-run in ``make soak``.
+and bounded, even when every session serves one request only; a fault longer than the retry
+budget (5xx, 429, resets, answers slower than the timeout) fails the run naming the reason, and
+the next run, once the fault has passed, repairs everything. The slow kinds (2 s a request, long
+storms) run in ``make soak``.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from connections.models import SyncRun
+from connections.models import ListItem, SyncRun
 from connections.services.smartsync import MAX_RETRIES
 from intacct.sandbox.world import FaultPlan, Sandbox
 from tests.connections.test_smartsync import sync
@@ -69,47 +70,91 @@ def test_a_sync_through_faults_ends_exact_with_bounded_retries(
     else:
         # One pause per failed request (a retry that lands in the burst again pauses again).
         assert len(pauses) == faults
-        assert max(_consecutive(company.faults, sent)) <= 2
+        assert max(consecutive_faults(company.faults, sent)) <= 2
     print(f"{kind}: {sent} requests, {faults} met a fault, {len(pauses)} retry pauses")
 
 
-def test_a_fault_longer_than_the_retry_budget_fails_the_run_and_the_next_repairs_it(
+def test_a_session_expiring_after_every_request_still_ends_exact(
     connected, sandbox: Sandbox, pauses
 ):
-    """Every request fails (5xx) until the fault passes: the run fails naming the reason and
+    """The worst a session can do: each one serves a single request. A request that meets an
+    expired session signs in again and is sent again, so the run ends exact at the cost of two
+    more requests for each, without a pause."""
+    legal_entity = connected(COMPANY)
+    company = sandbox.company(COMPANY)
+    sync_through_changes(legal_entity, sandbox, COMPANY)
+    without_faults = company.request_count
+    # The same runs again from scratch (Intacct's data back as it was, nothing held here).
+    company.reset()
+    ListItem.objects.filter(legal_entity=legal_entity).delete()
+    SyncRun.objects.filter(legal_entity=legal_entity).delete()
+    company.faults = FaultPlan(session_every=1)
+
+    runs = sync_through_changes(legal_entity, sandbox, COMPANY)
+
+    sent = company.request_count
+    assert run_requests(runs) == sent
+    assert not pauses
+    # Every request after a sign-in met an expired session: up to three requests for each.
+    assert without_faults < sent <= 3 * without_faults, (without_faults, sent)
+
+
+#: Faults that outlast the retry budget, and words of the reason the failed run must give.
+OVER_BUDGET = {
+    "5xx": (FaultPlan(errors_every=1000, errors_burst=1000), ("HTTP 503", "temporarily")),
+    "429 storm": (
+        FaultPlan(rate_limit_every=1000, rate_limit_storm=1000, retry_after=0),
+        ("rate limit",),
+    ),
+    "connection resets": (FaultPlan(reset_every=1), ("could not reach",)),
+    "answers slower than the timeout": (FaultPlan(latency_ms=600), ("did not answer within",)),
+}
+
+
+@pytest.mark.parametrize("kind", list(OVER_BUDGET))
+def test_a_fault_longer_than_the_retry_budget_fails_the_run_and_the_next_repairs_it(
+    kind, connected, sandbox: Sandbox, pauses, monkeypatch
+):
+    """Every request meets the fault until it passes: the run fails naming the reason and
     changes nothing it had; once Intacct answers again, the next run is exact."""
+    from connections.services import smartsync
+
+    plan, reason = OVER_BUDGET[kind]
     legal_entity = connected(COMPANY)
     company = sandbox.company(COMPANY)
     first = sync(legal_entity, kind=SyncRun.Kind.FULL)
     ever = set(intacct_rows(sandbox, COMPANY))
     assert_in_step(first, legal_entity, sandbox, COMPANY, ever)
 
-    company.faults = FaultPlan(errors_every=1000, errors_burst=1000)  # nothing gets through
+    company.faults = plan
+    if plan.latency_ms:
+        monkeypatch.setattr(smartsync, "REQUEST_TIMEOUT", 0.2)
     company.mutate(adds=2, changes=2, deletes=2, seed=5)
     ever |= set(intacct_rows(sandbox, COMPANY))
     failed = sync(legal_entity, kind=SyncRun.Kind.PARTIAL)
     assert failed.state == SyncRun.State.FAILED
-    print(failed.error)
-    assert "HTTP 503" in failed.error or "temporarily" in failed.error.lower(), failed.error
+    print(f"{kind}: {failed.error}")
+    assert any(word.lower() in failed.error.lower() for word in reason), failed.error
     # Bounded: the sign-in and the first request (sent side by side) each tried MAX_RETRIES
     # times more, and nothing after them.
     assert len(pauses) <= 2 * MAX_RETRIES
 
     company.faults = FaultPlan()
+    monkeypatch.setattr(smartsync, "REQUEST_TIMEOUT", smartsync.REQUEST_TIMEOUT)
     repaired = sync(legal_entity, kind=SyncRun.Kind.PARTIAL)
     assert_in_step(repaired, legal_entity, sandbox, COMPANY, ever)
 
 
+def retried(plan: FaultPlan, number: int) -> bool:
+    """Request ``number`` fails in a way the client pauses and tries again."""
+    return plan.server_error(number) or plan.rate_limited(number) or plan.resets(number)
+
+
 def _faulted(plan: FaultPlan, number: int) -> bool:
-    return (
-        plan.server_error(number)
-        or plan.rate_limited(number)
-        or plan.resets(number)
-        or plan.expires_session(number)
-    )
+    return retried(plan, number) or plan.expires_session(number)
 
 
-def _consecutive(plan: FaultPlan, sent: int) -> list[int]:
+def consecutive_faults(plan: FaultPlan, sent: int) -> list[int]:
     """The lengths of the runs of consecutive faulted requests (a request's tries are among
     them)."""
     runs, current = [0], 0

@@ -9,6 +9,8 @@ import time
 import pytest
 
 from intacct.sandbox.world import FaultPlan, Sandbox
+from connections.services.smartsync import MAX_RETRIES
+from tests.connections.test_smartsync_faults import consecutive_faults, retried
 from tests.connections.test_smartsync_scenarios import run_requests, sync_through_changes
 
 pytestmark = [pytest.mark.soak, pytest.mark.django_db]
@@ -66,9 +68,10 @@ def test_the_fault_matrix_at_scale(
 
     sent = company.request_count
     assert run_requests(runs) == sent
-    # Bounded: at most one pause per request sent (the client gives a request MAX_RETRIES more
-    # tries at most; every try is a request the sandbox counted).
-    assert len(pauses) <= sent
+    # Bounded: one pause for each request that met a 5xx, a 429 or a reset, and none else (an
+    # expired session is signed in again at once); no request used up its retries.
+    assert len(pauses) == sum(retried(company.faults, n) for n in range(1, sent + 1))
+    assert max(consecutive_faults(company.faults, sent)) <= MAX_RETRIES
     soak_report(
         "fault matrix (full + partial, exact)",
         kind,
