@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,22 @@ def outsider():
     """A System Administrator at the root of another organization."""
     other = OrganizationFactory(name="Other Ltd", slug="other")
     return MembershipFactory(organization=other, user__username="outsider").user
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI, the tests that need real PostgreSQL and Redis (worker processes, the Redis
+    outage, the secrets canary, key rotation as an operator runs it) must run, not be skipped:
+    CI without both is a usage error."""
+    if not os.environ.get("CI") or os.environ.get("CI") == "false":
+        return
+    missing = [
+        name
+        for name, prefix in (("DATABASE_URL", "postgres"), ("REDIS_URL", "redis"))
+        if not os.environ.get(name, "").startswith(prefix)
+    ]
+    if missing:
+        raise pytest.UsageError(
+            f"CI is set but {' and '.join(missing)} {'are' if len(missing) > 1 else 'is'} not: "
+            "the tests needing PostgreSQL and "
+            "Redis would be skipped. Run .ci/run, or set them."
+        )

@@ -300,3 +300,29 @@ def test_a_limit_below_one_is_refused(tmp_path, name):
 
     assert result.returncode != 0
     assert f"{name} must be at least 1." in result.stderr
+
+
+def test_the_admin_login_is_throttled_with_the_same_count_and_page(client):
+    """Superusers sign in at /admin/login/: its failures count toward the same lock, which it
+    answers with the login page's message, keeping where the admin was going."""
+    UserFactory(username="root", is_staff=True, is_superuser=True)
+    admin_login = reverse("admin:login")
+    for _ in range(LIMIT - 1):
+        client.post(admin_login, {"username": "root", "password": WRONG, "next": "/admin/"})
+    # The fifth failure, at the product's login page: the same account's count.
+    assert log_in(client, "root", WRONG).status_code == 429
+
+    right = client.post(
+        admin_login, {"username": "root", "password": USER_PASSWORD, "next": "/admin/"}
+    )
+
+    assert right.status_code == 429
+    assert not right.wsgi_request.user.is_authenticated
+    assert lockout(right) == f"{LOCKED_ACCOUNT} {ASK}"
+    assert '<input type="hidden" name="next" value="/admin/">' in _page(right)
+    assert USER_PASSWORD not in _page(right)
+    call_command("axes_reset_username", "root", stdout=StringIO())
+    after = client.post(
+        admin_login, {"username": "root", "password": USER_PASSWORD, "next": "/admin/"}
+    )
+    assert after.status_code == 302 and after["Location"] == "/admin/"
