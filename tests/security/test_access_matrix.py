@@ -20,6 +20,8 @@ from django.db import transaction
 from django.http import HttpResponse
 
 from tests.security.access_rules import (
+    DEFAULT_VALUES,
+    NOT_FOUND,
     OK,
     PERSONAS,
     TABLE,
@@ -104,6 +106,26 @@ def test_access_matrix(world, footprint, key):
     assert not differences, "\n".join(differences)
 
 
+RUN_PATTERNS = sorted(key for key in set(TABLE) & set(URLCONF) if "<uuid:run_id>" in URLCONF[key])
+
+
+@pytest.mark.parametrize("key", RUN_PATTERNS)
+def test_another_organizations_run_is_not_found_under_ones_own_ids(world, footprint, key):
+    """One's own legal entity (or hand-off link) with another organization's run id: not found
+    for everyone the pattern lets in, and nothing left behind."""
+    rule = TABLE[key]
+    own_run = rule.values.get("run_id", DEFAULT_VALUES["run_id"])
+    url = url_for(key, world, run_id=world.ids[f"other_{own_run}"])
+    allowed = [persona for persona in PERSONAS if rule.expected(persona, "GET") == {OK}]
+    assert allowed, f"nobody may open {key}"
+
+    for persona in allowed:
+        with footprint() as found:
+            response = world.client(persona).get(url, headers={"HX-Request": "true"})
+        assert outcome(response) == NOT_FOUND, f"GET {url} as {persona}: {outcome(response)}"
+        assert found.empty, f"GET {url} as {persona} left {found}"
+
+
 # --- CSRF on every unsafe method ----------------------------------------------------------------
 
 UNSAFE_PATTERNS = sorted(
@@ -129,7 +151,8 @@ FALLBACK_PAGES = {
 
 
 def _csrf_refused(response: HttpResponse) -> bool:
-    return response.status_code == 403 and b"CSRF verification failed" in response.content
+    """Refused by the CSRF check: our page for it (templates/403_csrf.html), not another 403."""
+    return response.status_code == 403 and b"<h1>This form has expired</h1>" in response.content
 
 
 def _csrf_tokens(page: str, action: str) -> dict[str, str]:
@@ -204,7 +227,7 @@ def test_every_unsafe_method_needs_the_token_on_every_url(world):
     for key in sorted(set(TABLE) & set(URLCONF)):
         url = url_for(key, world)
         for method in UNSAFE:
-            if client.generic(method, url).status_code != 403:
+            if not _csrf_refused(client.generic(method, url)):
                 exempt.append(f"{method} {url}")
 
     assert not exempt
