@@ -378,7 +378,7 @@ class LongSelect(forms.Select):
                 parts.append(f'<optgroup label="{escape(group_name)}">')
             parts.extend(
                 f'<option value="{escape(option["value"])}"'
-                f'{flatatt(option["attrs"]) if option["attrs"] else ""}>'
+                f"{flatatt(option['attrs']) if option['attrs'] else ''}>"
                 f"{escape(option['label'])}</option>"
                 for option in options
             )

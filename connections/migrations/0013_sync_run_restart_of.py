@@ -5,15 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connections', '0012_audit_trail'),
+        ("connections", "0012_audit_trail"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='syncrun',
-            name='restart_of',
-            field=models.OneToOneField(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='restarted_as', to='connections.syncrun'),
+            model_name="syncrun",
+            name="restart_of",
+            field=models.OneToOneField(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="restarted_as",
+                to="connections.syncrun",
+            ),
         ),
     ]

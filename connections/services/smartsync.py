@@ -246,9 +246,7 @@ def expire_stale_syncs(*, older_than: timedelta | None = None, restart: bool = T
     for run in stale:
         now = timezone.now()
         restarting = (
-            restart
-            and run.restart_of_id is None
-            and ready_profile(run.legal_entity) is not None
+            restart and run.restart_of_id is None and ready_profile(run.legal_entity) is not None
         )
         message = RESTARTED_MESSAGE if restarting else STALE_MESSAGE
         with transaction.atomic():

@@ -276,7 +276,7 @@ def test_handoff_email_is_optional_and_lifetime_bounded():
 
 
 @pytest.mark.parametrize(
-    "choices, shown",
+    ("choices", "shown"),
     [
         (
             [("UTC", "UTC"), ("Europe/Paris", "Europe/Paris"), ("A&B", "<Tom & Jerry's>")],

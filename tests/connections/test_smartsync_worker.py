@@ -20,7 +20,6 @@ import time
 from datetime import timedelta
 
 import pytest
-
 from django.utils import timezone
 
 from connections import tasks

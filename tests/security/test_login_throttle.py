@@ -325,4 +325,5 @@ def test_the_admin_login_is_throttled_with_the_same_count_and_page(client):
     after = client.post(
         admin_login, {"username": "root", "password": USER_PASSWORD, "next": "/admin/"}
     )
-    assert after.status_code == 302 and after["Location"] == "/admin/"
+    assert after.status_code == 302
+    assert after["Location"] == "/admin/"

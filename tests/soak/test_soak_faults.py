@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from intacct.sandbox.world import FaultPlan, Sandbox
 from connections.services.smartsync import MAX_RETRIES
+from intacct.sandbox.world import FaultPlan, Sandbox
 from tests.connections.test_smartsync_faults import consecutive_faults, retried
 from tests.connections.test_smartsync_scenarios import run_requests, sync_through_changes
 
