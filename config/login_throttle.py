@@ -26,6 +26,21 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+#: The length of axes' username column: no account's username is longer (ours hold 150).
+USERNAME_COLUMN = 255
+
+
+def client_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str | None:
+    """The username failures are counted under: as typed, but cut to what axes' table holds
+    and without NUL characters, which PostgreSQL cannot store (Django's login forms do not
+    enforce the username's maximum length before authenticating, so a 256-character username
+    answered a server error)."""
+    field = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")
+    username = credentials.get(field) if credentials else request.POST.get(field)
+    if username is None:
+        return None
+    return str(username).replace("\x00", "")[:USERNAME_COLUMN]
+
 
 def client_ip(request: HttpRequest) -> str | None:
     """The address failures are counted by.

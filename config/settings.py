@@ -382,6 +382,7 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_HANDLER = "config.login_throttle.LoginThrottleHandler"
 AXES_LOCKOUT_CALLABLE = "config.login_throttle.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "config.login_throttle.client_ip"
+AXES_USERNAME_CALLABLE = "config.login_throttle.client_username"
 # Masked in axes' logs and in the form data it keeps (the password always is).
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 # No start-up banner in the output of every command.

@@ -55,6 +55,12 @@ class RetryPolicy:
             return exc.status_code in NOT_RUN_STATUSES
         return True
 
+    def longest(self, timeout: float) -> float:
+        """The most seconds one request can take with all its retries when each attempt is cut
+        off at ``timeout``: every attempt timing out, every pause its longest (``backoff_max``,
+        a Retry-After's cap)."""
+        return (self.max_retries + 1) * timeout + self.max_retries * self.backoff_max
+
     def delay(self, attempt: int, exc: BaseException | None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1 = the first try)."""
         exp = self.backoff_initial * (2 ** (attempt - 1))

@@ -306,3 +306,13 @@ def test_a_worker_whose_run_was_expired_meanwhile_does_not_end_it(healthy, sandb
     assert run.error == RESTARTED_MESSAGE
     healthy.refresh_from_db()
     assert healthy.last_synced_at is None
+
+
+def test_a_run_is_only_taken_for_lost_after_its_longest_request():
+    """A heartbeat beats between pages: the silence that marks a worker lost must outlast one
+    request with all its retries, or a live run on a slow gateway would be taken over."""
+    from intacct.retry import RetryPolicy
+
+    policy = RetryPolicy(max_retries=smartsync.MAX_RETRIES)
+
+    assert smartsync.STALL_AFTER.total_seconds() > policy.longest(smartsync.REQUEST_TIMEOUT)

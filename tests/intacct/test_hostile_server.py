@@ -40,6 +40,9 @@ from intacct.errors import (
 
 from .test_protocol import BILLION_LAUGHS
 
+#: The retries a sync gives each request (connections.services.smartsync.MAX_RETRIES).
+SYNC_RETRIES = 6
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 FIXTURES = BASE_DIR / "tests" / "fixtures" / "responses"
 GATEWAY = "/ia/xml/xmlgw.phtml"
@@ -469,6 +472,42 @@ def test_a_timeout_is_still_retried_for_a_read(serve: Callable[[Behaviour], _Ser
     assert 2.0 - 0.1 < took < 2.0 + SLACK
 
 
+def test_a_hang_with_every_retry_ends_within_the_policys_longest(
+    serve: Callable[[Behaviour], _Server],
+) -> None:
+    """With a sync's retry count and real pauses, a server that never answers is given up after
+    every attempt timed out, within ``RetryPolicy.longest`` of the request's timeout."""
+    server = serve(hang)
+    timeout = 0.3
+    client = client_for(
+        server,
+        timeout=timeout,
+        max_retries=SYNC_RETRIES,
+        backoff_initial=0.05,
+        backoff_max=0.2,
+        sleep=time.sleep,
+    )
+    started = time.monotonic()
+    with pytest.raises(RequestTimeout):
+        send(client)
+    took = time.monotonic() - started
+
+    assert server.requests == SYNC_RETRIES + 1
+    assert (SYNC_RETRIES + 1) * timeout <= took <= client.retry_policy.longest(timeout) + SLACK
+    print(f"hang, {SYNC_RETRIES} retries of {timeout} s: gave up after {took:.2f} s")
+
+
+@pytest.mark.parametrize("content_type", ["text/html", "application/octet-stream", ""])
+def test_a_gateway_response_under_another_content_type_is_read(
+    serve: Callable[[Behaviour], _Server], content_type: str
+) -> None:
+    """The gateway sends text/xml; a proxy that relabels it does not make it unreadable: the
+    body decides (the official SDKs parse the body whatever its type too)."""
+    response = send(client_for(serve(answer(GOOD, content_type))))
+
+    assert response.results
+
+
 # --- Content-Length that lies -------------------------------------------------------------------
 
 
@@ -578,3 +617,9 @@ def test_peak_memory_stays_bounded_by_the_cap(
     assert figures["seconds"] < TIMEOUT + SLACK
     assert isinstance(figures["growth_mb"], float)
     assert figures["growth_mb"] * MB < p.MAX_RESPONSE_BYTES + RSS_HEADROOM
+
+
+def test_the_sync_retry_count_here_is_the_syncs():
+    from connections.services.smartsync import MAX_RETRIES
+
+    assert SYNC_RETRIES == MAX_RETRIES

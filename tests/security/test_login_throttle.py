@@ -327,3 +327,15 @@ def test_the_admin_login_is_throttled_with_the_same_count_and_page(client):
     )
     assert after.status_code == 302
     assert after["Location"] == "/admin/"
+
+
+def test_a_username_longer_than_the_throttles_column_is_counted_not_a_server_error(client):
+    """Django's login form authenticates before checking a username's length: failures at one
+    of 300 characters (or holding NUL) are counted under it cut to fit, and lock it likewise."""
+    long_name = "A" * 300
+    responses = fail(client, long_name, LIMIT)
+
+    assert [r.status_code for r in responses] == [200] * (LIMIT - 1) + [429]
+    assert lockout(log_in(client, long_name, WRONG)) == f"{LOCKED_ACCOUNT} {ASK}"
+    assert AccessAttempt.objects.get().username == "A" * 255
+    assert log_in(client, "nul\x00name", WRONG).status_code == 200

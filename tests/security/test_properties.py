@@ -22,6 +22,7 @@ import html
 import io
 import os
 import re
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,12 @@ from intacct.sandbox import (
     serve_in_thread,
 )
 from intacct.sandbox.world import Sandbox
-from tests.factories import ApiSyncProfileFactory, ConnectionAttemptFactory, UserFactory
+from tests.factories import (
+    USER_PASSWORD,
+    ApiSyncProfileFactory,
+    ConnectionAttemptFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -272,6 +278,118 @@ def cs_web(client: Client) -> Client:
     user.groups.add(Group.objects.get(name=CUSTOMER_SUCCESS_GROUP))
     client.force_login(user)
     return client
+
+
+# --- Django's own forms on our pages: login, password change, password reset -----------------
+
+LOGIN_REFUSALS = (
+    "Please enter a correct username and password",
+    "This field is required.",
+    "Null characters are not allowed.",
+    "locked for 15 minutes",
+)
+
+
+@FORM_RUNS
+@given(
+    data=form_data(
+        {
+            "username": field_value(st.just("props-login")),
+            "password": field_value(st.just(USER_PASSWORD)),
+        }
+    ),
+    address=st.sampled_from(["127.0.0.1", "203.0.113.9", "2001:db8::1"]),
+)
+# Longer than axes' username column (a server error on PostgreSQL before it was cut to fit).
+@example(data={"username": "A" * 300, "password": "x"}, address="127.0.0.1")
+def test_login_form(data: dict[str, Any], address: str) -> None:
+    """Only the right username and password log in; anything else is the login page again with
+    the reason (a lockout's too, after repeated failures), the username kept, the password not."""
+    UserFactory._meta.model.objects.get_or_create(username="props-login")
+    user = UserFactory._meta.model.objects.get(username="props-login")
+    user.set_password(USER_PASSWORD)
+    user.save()
+    web = Client()
+    response = web.post(reverse("login"), data, REMOTE_ADDR=address)
+
+    assert response.status_code < 500
+    # Django's username field strips and NFKC-normalizes what was typed; the password is as is.
+    username = unicodedata.normalize("NFKC", str(typed(data, "username") or "").strip())
+    right = username == "props-login" and typed(data, "password") == USER_PASSWORD
+    if response.status_code == 302:
+        assert right, "a login with the wrong credentials was let in"
+        return
+    assert response.status_code in (200, 429)
+    page = response.content.decode()
+    assert any(reason in html.unescape(page) for reason in LOGIN_REFUSALS), page[:2000]
+    if response.status_code == 200:
+        assert_refused_politely(response, data)
+    if typed(data, "username") is not None and response.status_code == 200:
+        assert rendered_value(page, "username") == typed(data, "username")
+    assert_password_never_rendered(page)
+
+
+@FORM_RUNS
+@given(
+    data=form_data(
+        {
+            "old_password": field_value(st.just(USER_PASSWORD)),
+            "new_password1": field_value(st.just("An0ther-long-passw0rd")),
+            "new_password2": field_value(st.just("An0ther-long-passw0rd")),
+        }
+    )
+)
+def test_password_change_form(client: Client, data: dict[str, Any]) -> None:
+    """A change is made only with the right old password and two equal new ones that pass the
+    validators; otherwise the page says why, shows no password, and the old one still works."""
+    user, _ = UserFactory._meta.model.objects.get_or_create(username="props-change")
+    user.set_password(USER_PASSWORD)
+    user.save()
+    client.force_login(user)
+
+    response = client.post(reverse("password_change"), data)
+
+    assert response.status_code < 500
+    user.refresh_from_db()
+    if response.status_code == 302:
+        assert typed(data, "old_password") == USER_PASSWORD
+        assert typed(data, "new_password1") == typed(data, "new_password2")
+        assert user.check_password(str(typed(data, "new_password1")))
+        return
+    assert_refused_politely(response, data)
+    assert user.check_password(USER_PASSWORD)
+    page = response.content.decode()
+    for name in ("old_password", "new_password1", "new_password2"):
+        assert rendered_value(page, name) == "", name
+
+
+@FORM_RUNS
+@given(
+    data=form_data({"email": field_value(st.sampled_from(["props-reset@example.com"]))}),
+)
+def test_password_reset_form(client: Client, data: dict[str, Any], mailoutbox: Any) -> None:
+    """Any address is answered alike (no account is revealed); only the account's own address
+    gets the e-mail; a malformed one is refused with the reason, what was typed kept."""
+    user, _ = UserFactory._meta.model.objects.get_or_create(
+        username="props-reset", defaults={"email": "props-reset@example.com"}
+    )
+    mailoutbox.clear()
+
+    response = client.post(reverse("password_reset"), data)
+
+    assert response.status_code < 500
+    if response.status_code == 302:
+        assert response["Location"] == reverse("password_reset_done")
+        sent = [m for m in mailoutbox if user.email in m.to]
+        given = str(typed(data, "email") or "").strip().lower()
+        assert len(sent) == (1 if given == user.email else 0)
+        assert len(mailoutbox) == len(sent)
+        return
+    assert_refused_politely(response, data)
+    assert not mailoutbox
+    email = typed(data, "email")
+    if email is not None:
+        assert rendered_value(response.content.decode(), "email") == email
 
 
 # --- the wizard's forms -------------------------------------------------------------------------
