@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import (
     GATEWAY_PATH,
@@ -28,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m intacct.sandbox",
         description="Emulate the Sage Intacct XML gateway with one company per scenario.",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--host", type=_host, default="127.0.0.1")
+    parser.add_argument("--port", type=_port, default=8765)
     parser.add_argument(
         "--scenario",
         default=DEFAULT_SCENARIO,
@@ -38,23 +39,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="scenario of the company called 'sandbox' (default: %(default)s)",
     )
     parser.add_argument(
-        "--records", type=int, default=DEFAULT_RECORDS, help="records per list object"
+        "--records",
+        type=_count(MAX_RECORDS),
+        default=DEFAULT_RECORDS,
+        help=f"records per list object (at most {MAX_RECORDS:,})",
     )
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
     parser.add_argument(
-        "--fault-rate", type=float, default=0.0, help="fraction answered with HTTP 502/503"
+        "--latency-ms", type=_amount(zero=True), default=0.0, help="added to every answer"
+    )
+    parser.add_argument(
+        "--fault-rate", type=_fraction, default=0.0, help="fraction answered with HTTP 502/503"
     )
     parser.add_argument(
         "--max-concurrent",
-        type=int,
+        type=_count(10_000),
         default=0,
         help="requests in flight per company before HTTP 429 (0 = unlimited)",
     )
     parser.add_argument(
-        "--session-ttl", type=float, default=DEFAULT_SESSION_TTL, help="session lifetime, seconds"
+        "--session-ttl",
+        type=_amount(zero=False),
+        default=DEFAULT_SESSION_TTL,
+        help="session lifetime, seconds",
     )
     parser.add_argument(
-        "--mutate-every", type=float, default=0.0, help="mutate every company every S seconds"
+        "--mutate-every",
+        type=_amount(zero=True),
+        default=0.0,
+        help="mutate every company every S seconds (0: never)",
     )
     parser.add_argument(
         "--faults",
@@ -70,22 +82,81 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: More records than this per object would take the sandbox minutes and gigabytes to serve.
+MAX_RECORDS = 1_000_000
+
+
+def _host(text: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise argparse.ArgumentTypeError("a host name cannot hold control characters")
+    return text
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {port}")
+    return port
+
+
+def _count(most: int) -> Callable[[str], int]:
+    def count(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not 0 <= number <= most:
+            raise argparse.ArgumentTypeError(f"must be 0 to {most:,}, not {number}")
+        return number
+
+    return count
+
+
+def _number(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return number
+
+
+def _amount(*, zero: bool) -> Callable[[str], float]:
+    def amount(text: str) -> float:
+        number = _number(text)
+        if number < 0 or (number == 0 and not zero):
+            raise argparse.ArgumentTypeError(
+                f"must be {'0 or more' if zero else 'more than 0'}, not {text!r}"
+            )
+        return number
+
+    return amount
+
+
+def _fraction(text: str) -> float:
+    number = _number(text)
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"a fraction is 0 to 1, not {text!r}")
+    return number
+
+
 def _fault_plan(text: str) -> FaultPlan:
     try:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("a JSON object is needed")
         return FaultPlan.of(data)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise argparse.ArgumentTypeError(f"not a fault plan: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sandbox server until interrupted."""
     args = build_parser().parse_args(argv)
-    if args.records < 0:
-        print("--records must not be negative", file=sys.stderr)
-        return 2
     sandbox = Sandbox(
         records=args.records,
         scenario=args.scenario,
@@ -98,8 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         server = make_server(sandbox, args.host, args.port, quiet=not args.verbose)
-    except OSError as exc:
-        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+    except (OSError, ValueError, UnicodeError) as exc:  # busy port, unknown or malformed host
+        print(f"cannot listen on {args.host!r}:{args.port}: {exc}", file=sys.stderr)
         return 1
     if args.mutate_every > 0:
         sandbox.start_mutating(args.mutate_every)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import random
 import secrets
 import threading
@@ -834,6 +835,8 @@ class FaultPlan:
             number = (
                 float(value) if name == "latency_ms" else (None if value is None else int(value))
             )
+            if number is not None and not math.isfinite(number):
+                raise ValueError(f"{name} must be a finite number")
             if number is not None and number < 0:
                 raise ValueError(f"{name} must not be negative")
             values[name] = number

@@ -732,7 +732,13 @@ check_argv = st.tuples(
     options_with_hostile_values(CONNECTION_OPTIONS, HOSTILE_OPTION_VALUES),
     st.lists(
         st.sampled_from(
-            ["--product", "--role-name", "--custom-field-id", "--custom-field-label"]
+            [
+                "--product",
+                "--role-name",
+                "--custom-field-id",
+                "--custom-field-label",
+                "--custom-field-description",
+            ]
         ).flatmap(lambda name: argv_text.map(lambda v: [name, v])),
         max_size=2,
     ),
@@ -917,7 +923,7 @@ def test_connection_other_subcommands(
     target=st.one_of(st.just("LE"), st.uuids().map(str), argv_text),
     extra=st.lists(
         st.one_of(
-            st.sampled_from(["--full", "--partial", "--json", "--wait", "--timeout"]),
+            st.sampled_from(["--full", "--partial", "--json", "--wait", "--inline", "--timeout"]),
             st.sampled_from(["nan", "inf", "-1", "0", "1e309"]),
             argv_text,
         ),
@@ -926,10 +932,13 @@ def test_connection_other_subcommands(
 )
 @example(target="LE", extra=["--full", "--timeout", "nan"])
 @example(target="LE", extra=["--partial", "--wait", "--timeout", "inf"])
+@example(target="no-such-entity", extra=["--full", "--inline", "--wait"])
 def test_smartsync_options(legal_entity: Any, target: str, extra: list[str]) -> None:
-    """Never ``--inline``: what is tried here is the options.  The real legal entity is never
-    followed by a ``--wait`` that parses (its run stays queued: the wait lasts the timeout)."""
+    """What is tried here is the options: the real legal entity is never synced ``--inline``,
+    nor followed by a ``--wait`` that parses (its run stays queued: the wait lasts the
+    timeout)."""
     if target == "LE":
+        assume("--inline" not in extra)
         target = str(legal_entity.public_id)
         timeouts = [extra[i + 1] for i, a in enumerate(extra[:-1]) if a == "--timeout"]
         assume("--wait" not in extra or any(t in ("nan", "inf", "1e309") for t in timeouts))
@@ -980,6 +989,136 @@ def test_demo_data_options(
     made = snapshot()
     assert run_command("demo_data", "--no-verify", "--allow-production") is None
     assert snapshot()["legal_entities"] == made["legal_entities"]  # it only ever fills gaps
+
+
+# --- python -m intacct.sandbox --------------------------------------------------------------------
+
+#: Hosts that are refused, or bound, without asking DNS (no name lookup leaves this machine).
+SANDBOX_HOSTS = ["127.0.0.1", "::1", "\x00", "\udcff", "bad\x00host"]
+SANDBOX_NUMBER = st.one_of(
+    st.sampled_from(["0", "1", "2.5", "-1", "nan", "inf", "-inf", "1e309", "1e6", "1000001"]),
+    argv_text,
+)
+FAULT_PLANS = st.one_of(
+    st.sampled_from(
+        [
+            '{"errors_every": 10, "errors_burst": 3}',
+            '{"latency_ms": NaN}',
+            '{"errors_every": 1e309}',
+            '{"reset_every": -1}',
+            '{"unknown": 1}',
+            '{"retry_after": null}',
+            "[1, 2]",
+            '{"session_every": [1]}',
+            '{"rate_limit_every": "x"}',
+        ]
+    ),
+    argv_text,
+)
+SANDBOX_OPTIONS: dict[str, st.SearchStrategy[list[str]]] = {
+    "--host": option("--host", st.sampled_from(SANDBOX_HOSTS)),
+    "--port": option("--port", st.one_of(st.just("0"), st.integers(-5, 70_000).map(str))),
+    "--scenario": option(
+        "--scenario", st.one_of(st.sampled_from(["healthy-top", "healthy_top"]), argv_text)
+    ),
+    "--records": option("--records", SANDBOX_NUMBER),
+    "--latency-ms": option("--latency-ms", SANDBOX_NUMBER),
+    "--fault-rate": option("--fault-rate", SANDBOX_NUMBER),
+    "--max-concurrent": option("--max-concurrent", SANDBOX_NUMBER),
+    "--session-ttl": option("--session-ttl", SANDBOX_NUMBER),
+    "--mutate-every": option("--mutate-every", SANDBOX_NUMBER),
+    "--faults": option("--faults", FAULT_PLANS),
+    "--seed": option("--seed", SANDBOX_NUMBER),
+    "--verbose": st.sampled_from([[], ["--verbose"]]),
+}
+
+
+@CLI_RUNS
+@given(parts=st.fixed_dictionaries(SANDBOX_OPTIONS))
+@example(parts={"--port": ["--port", "0"], "--faults": ["--faults", '{"latency_ms": NaN}']})
+@example(parts={"--port": ["--port", "99999"]})
+@example(parts={"--port": ["--port", "0"], "--host": ["--host", "\x00"]})
+@example(parts={"--port": ["--port", "0"], "--session-ttl": ["--session-ttl", "nan"]})
+def test_sandbox_options(parts: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every bad value is a usage error or a one-line refusal, never a traceback; good ones
+    start the sandbox (served here for no time at all)."""
+    from intacct.sandbox import __main__ as sandbox_cli
+
+    monkeypatch.setattr(sandbox_cli, "serve_forever", lambda server: server.server_close())
+    argv = [arg for option_args in parts.values() for arg in option_args]
+    if "--port" not in argv:
+        argv += ["--port", "0"]  # never the default, which a running sandbox may hold
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = sandbox_cli.main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 2
+    out.flush()
+    err.flush()
+    said = out.buffer.getvalue().decode() + err.buffer.getvalue().decode()  # type: ignore[attr-defined]
+
+    assert code in (0, 1, 2), (code, argv)
+    assert "Traceback" not in said
+    if code == 2:
+        assert "error:" in said, said
+    if code == 1:
+        assert "cannot listen on" in said, said
+    if code == 0:
+        assert "Sandbox stopped." in said
+
+
+def _options(parser: Any, prefix: str = "") -> set[str]:
+    """Every option of ``parser`` and its subcommands, as "subcommand --option"."""
+    import argparse
+
+    found: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found |= _options(sub, f"{prefix}{name} ")
+        else:
+            found |= {f"{prefix}{name}" for name in action.option_strings}
+    return found
+
+
+#: Options no property test gives a value: help, and Django's own on every command.
+NOT_OURS = {
+    "-h",
+    "--help",
+    "-v",
+    "--verbosity",
+    "--version",
+    "--settings",
+    "--pythonpath",
+    "--traceback",
+    "--no-color",
+    "--force-color",
+    "--skip-checks",
+}
+
+
+def test_every_command_line_option_is_in_a_property_test() -> None:
+    """Read from the parsers themselves: an option added later, to any command, fails here
+    until a strategy above gives it values."""
+    from django.core.management import load_command_class
+
+    from intacct.__main__ import build_parser
+    from intacct.sandbox.__main__ import build_parser as build_sandbox_parser
+
+    parsers = {"intacct": build_parser(), "intacct.sandbox": build_sandbox_parser()}
+    for name in ("connection", "smartsync", "listitems", "rotate_encryption_keys", "demo_data"):
+        parsers[name] = load_command_class("connections", name).create_parser("manage.py", name)
+    source = Path(__file__).read_text()
+    missing = sorted(
+        f"{command}: {option}"
+        for command, parser in parsers.items()
+        for option in _options(parser)
+        if option.split()[-1] not in NOT_OURS and f'"{option.split()[-1]}"' not in source
+    )
+
+    assert not missing, f"options without a property test: {missing}"
 
 
 def test_every_form_and_command_has_its_property_test() -> None:

@@ -12,7 +12,7 @@ import pytest
 from intacct.catalog import LIST_OBJECTS
 from intacct.sandbox.query import And, Between, Cmp, In, IsNull, Like, Not, Or, TrueNode
 from intacct.sandbox.schema import HOLE_MODULUS, HOLE_RESIDUE, format_timestamp
-from intacct.sandbox.world import Sandbox
+from intacct.sandbox.world import FaultPlan, Sandbox
 
 
 def _ids(data):  # type: ignore[no-untyped-def]
@@ -366,3 +366,19 @@ def test_intacct_package_imports_no_django():
         "assert 'django' not in sys.modules, 'django imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ({"latency_ms": float("nan")}, "latency_ms must be a finite number"),
+        ({"latency_ms": float("inf")}, "latency_ms must be a finite number"),
+        ({"reset_every": -1}, "reset_every must not be negative"),
+        ({"errors_everyone": 1}, "unknown fault fields: errors_everyone"),
+    ],
+)
+def test_a_fault_plan_refuses_what_it_could_not_keep(data, says):
+    """A plan is checked whole when it is given (command line or control endpoint), not when a
+    request meets a NaN latency in the middle of a run."""
+    with pytest.raises(ValueError, match=says):
+        FaultPlan.of(data)
