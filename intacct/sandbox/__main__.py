@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Emulate the Sage Intacct XML gateway with one company per scenario.",
     )
     parser.add_argument("--host", type=_host, default="127.0.0.1")
-    parser.add_argument("--port", type=_port, default=8765)
+    parser.add_argument("--port", type=_count(65_535), default=8765)
     parser.add_argument(
         "--scenario",
         default=DEFAULT_SCENARIO,
@@ -90,16 +90,6 @@ def _host(text: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise argparse.ArgumentTypeError("a host name cannot hold control characters")
     return text
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {port}")
-    return port
 
 
 def _count(most: int) -> Callable[[str], int]:
