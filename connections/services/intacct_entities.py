@@ -8,14 +8,21 @@ credentials opened outlives the request.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from connections.models import ConnectionAttempt, Step, step_for_intacct
 from connections.services import alerts
-from connections.services.signin import client_for, guide_names
+from connections.services.signin import (
+    client_for,
+    guide_names,
+    record_sign_in_refused,
+    sign_in_paused,
+)
 from intacct import (
     STEP_TRANSIENT,
     EndpointError,
     IntacctError,
+    SignInError,
     UnknownCompanyError,
     list_entities,
     remedy_for,
@@ -37,9 +44,13 @@ class EntityListError(Exception):
         self.step = step
 
 
-def list_intacct_entities(attempt: ConnectionAttempt) -> list[dict[str, str]]:
+def list_intacct_entities(attempt: ConnectionAttempt, *, actor: Any = None) -> list[dict[str, str]]:
     """``[{"id", "name", "status"}]`` for the attempt's company (empty without multi-entity);
-    :class:`EntityListError` when Intacct refuses or cannot be reached."""
+    :class:`EntityListError` when Intacct refuses or cannot be reached, or when its sign-ins
+    are paused after repeated refusals (``actor`` is who asked, for the count)."""
+    paused = sign_in_paused(attempt.legal_entity_id)
+    if paused:
+        raise EntityListError(paused, step=Step.CREDENTIALS)
     try:
         with client_for(attempt, entity_id=False) as client:
             return list_entities(client)
@@ -53,6 +64,8 @@ def list_intacct_entities(attempt: ConnectionAttempt) -> list[dict[str, str]]:
             "to fix, not yours: we have been alerted."
         ) from None
     except IntacctError as err:
+        if isinstance(err, SignInError):
+            record_sign_in_refused(attempt.legal_entity, actor=actor, during="entity_list")
         raise EntityListError(_message(attempt, err), step=step_for_intacct(err.step)) from None
 
 

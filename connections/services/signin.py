@@ -7,11 +7,16 @@ Verification, the entity picker and SmartSync all get their client from :func:`c
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
-from connections.models import ApiSyncProfile, ConnectionAttempt
+from connections import audit
+from connections.models import ApiSyncProfile, AuditEvent, ConnectionAttempt, LegalEntity
 from intacct import (
     PROCESS_LIMITER,
     CompanyLimiter,
@@ -24,10 +29,14 @@ from intacct import (
 __all__ = [
     "DEFAULT_CONCURRENT_REQUESTS",
     "MAX_RETRIES",
+    "SIGN_IN_PAUSE",
+    "SIGN_IN_REFUSALS",
     "TIMEOUT_SECONDS",
     "client_for",
     "company_limiter",
     "guide_names",
+    "record_sign_in_refused",
+    "sign_in_paused",
 ]
 
 #: Intacct's default: two concurrent requests per company.
@@ -35,6 +44,15 @@ DEFAULT_CONCURRENT_REQUESTS = 2
 #: A request slot outlives a worker that died holding it by at most this long (seconds); a live
 #: worker renews its slots while their requests run.
 SLOT_LEASE_SECONDS = 15.0
+
+#: Intacct locks a user who keeps failing to sign in. After this many refused sign-ins (wrong
+#: company ID, user ID or password) of one legal entity within :data:`SIGN_IN_PAUSE`, whoever
+#: asks (the entity picker, a verification, a sync), we stop asking Intacct until the oldest of
+#: them is that old, so that neither a mistyped password nor someone trying passwords through us
+#: locks the customer's web services user.
+SIGN_IN_REFUSALS = 5
+SIGN_IN_PAUSE = timedelta(minutes=15)
+SIGN_IN_REFUSED = "intacct.sign_in_refused"
 
 #: An interactive check: a person is waiting for the answer.
 TIMEOUT_SECONDS = 30.0
@@ -104,4 +122,31 @@ def guide_names() -> GuideNames:
         custom_field_label=guide["CUSTOM_FIELD_LABEL"],
         custom_field_id=guide["CUSTOM_FIELD_ID"],
         custom_field_description=guide["CUSTOM_FIELD_DESCRIPTION"],
+    )
+
+
+def record_sign_in_refused(legal_entity: LegalEntity, *, actor: Any, during: str) -> None:
+    """Intacct refused the legal entity's sign-in (an audit event: the count lives there)."""
+    audit.record_for_entity(actor, SIGN_IN_REFUSED, legal_entity, during=during)
+
+
+def sign_in_paused(legal_entity_id: int, *, now: datetime | None = None) -> str:
+    """Why we must not ask Intacct to sign this legal entity in now, or ``""``."""
+    now = now or timezone.now()
+    refused = list(
+        AuditEvent.objects.filter(
+            legal_entity_id=legal_entity_id, action=SIGN_IN_REFUSED, at__gt=now - SIGN_IN_PAUSE
+        )
+        .order_by("-at")
+        .values_list("at", flat=True)[:SIGN_IN_REFUSALS]
+    )
+    if len(refused) < SIGN_IN_REFUSALS:
+        return ""
+    minutes = max(1, math.ceil((refused[-1] + SIGN_IN_PAUSE - now).total_seconds() / 60))
+    return (
+        f"Intacct refused this connection's sign-in {SIGN_IN_REFUSALS} times within "
+        f"{SIGN_IN_PAUSE.seconds // 60} minutes, and Intacct locks a user who keeps failing, so "
+        f"we will not ask it again for {minutes} minute{'s' if minutes != 1 else ''}. "
+        "Meanwhile check the company ID, the Web Services user ID and its password (in Intacct: "
+        "Company → Admin → Web Services users)."
     )

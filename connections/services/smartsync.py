@@ -64,7 +64,7 @@ from connections.services.listitem_store import (
     upsert_page,
 )
 from connections.services.queue import enqueue_on_commit
-from connections.services.signin import client_for
+from connections.services.signin import client_for, record_sign_in_refused, sign_in_paused
 from intacct import (
     AuditEvents,
     AuthenticationError,
@@ -79,6 +79,7 @@ from intacct import (
     QuerySpec,
     RequestCount,
     RequiredFieldsMissing,
+    SignInError,
     audit_denied,
     audit_query,
     counting_requests,
@@ -329,6 +330,9 @@ def perform_sync(run_id: int) -> SyncRun | None:
     if profile is None or attempt is None:
         reason = "No enabled API Sync Profile." if profile is None else "No connection."
         return _finish(run, SyncRun.State.FAILED, reason)
+    paused = sign_in_paused(entity.pk)
+    if paused:
+        return _finish(run, SyncRun.State.FAILED, paused)
     names = list(dict.fromkeys(str(n) for n in profile.object_names))
     try:
         with client_for(attempt, timeout=REQUEST_TIMEOUT, max_retries=MAX_RETRIES) as client:
@@ -351,6 +355,8 @@ def perform_sync(run_id: int) -> SyncRun | None:
             failed = outcomes.count(False)
     except IntacctError as exc:
         logger.warning("sync run %s failed: %s", run.pk, type(exc).__name__)
+        if isinstance(exc, SignInError):
+            record_sign_in_refused(entity, actor=None, during="sync")
         return _finish(run, SyncRun.State.FAILED, _describe(exc))
     except Exception:
         _finish(run, SyncRun.State.FAILED, "Unexpected error; see the logs.")

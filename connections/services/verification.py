@@ -42,7 +42,12 @@ from connections.selectors.connections import active_run, last_checked_run
 from connections.selectors.reports import SENDER_CONFIG_REASON
 from connections.services import alerts, health
 from connections.services.queue import enqueue_on_commit
-from connections.services.signin import client_for, guide_names
+from connections.services.signin import (
+    client_for,
+    guide_names,
+    record_sign_in_refused,
+    sign_in_paused,
+)
 from intacct import (
     FAILED,
     MISSING,
@@ -210,6 +215,9 @@ def run_verification(run_id: int) -> VerificationRun | None:
         "attempt__legal_entity__organization", "requested_by"
     ).get(pk=run_id)
     attempt = run.attempt
+    paused = sign_in_paused(attempt.legal_entity_id)
+    if paused:
+        return _finish_without_verdict(run, paused, cause="sign_in_paused")
 
     try:
         with client_for(attempt) as client:
@@ -246,6 +254,8 @@ def run_verification(run_id: int) -> VerificationRun | None:
             run, RETRY_MESSAGE, cause="transient", round_trips=report.round_trips
         )
 
+    if any(s.step == "credentials" and s.status == FAILED for s in report.steps):
+        record_sign_in_refused(attempt.legal_entity, actor=run.requested_by, during="verification")
     try:
         with transaction.atomic():
             _record_report(run, report)

@@ -310,7 +310,7 @@ def intacct_entities(request: HtmxHttpRequest, legal_entity: LegalEntity) -> Htt
         form = CredentialsForm.for_attempt(attempt, request.POST)
         form.is_valid()
         probe = _typed_attempt(legal_entity, attempt, form)
-    picker = _list_intacct_entities(probe)
+    picker = _list_intacct_entities(probe, request.user)
     if wants_fragment(request):
         return render(
             request,
@@ -429,7 +429,7 @@ def _typed_attempt(
     )
 
 
-def _list_intacct_entities(attempt: ConnectionAttempt | None) -> dict[str, Any]:
+def _list_intacct_entities(attempt: ConnectionAttempt | None, actor: Any) -> dict[str, Any]:
     """What the picker shows: the entities, or why there are none."""
     if attempt is None or not attempt.has_credentials:
         return {
@@ -438,7 +438,7 @@ def _list_intacct_entities(attempt: ConnectionAttempt | None) -> dict[str, Any]:
             "Intacct lists the entities only after signing in.",
         }
     try:
-        found = list_intacct_entities(attempt)
+        found = list_intacct_entities(attempt, actor=actor)
     except EntityListError as error:
         return {"entities": [], "problem": error.message}
     if not found:

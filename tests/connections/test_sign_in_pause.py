@@ -1,0 +1,135 @@
+"""Refused sign-ins pause further ones: Intacct locks a web services user who keeps failing to
+sign in, so after ``SIGN_IN_REFUSALS`` refusals of one legal entity within ``SIGN_IN_PAUSE``,
+whoever asks (the entity picker with typed credentials, a verification, a sync), we stop asking
+Intacct and say for how long. Neither a mistyped password nor someone trying passwords through
+the picker can lock the customer's user."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from connections.models import ApiSyncProfile, AuditEvent, SyncRun, VerificationRun
+from connections.services.signin import (
+    SIGN_IN_PAUSE,
+    SIGN_IN_REFUSALS,
+    SIGN_IN_REFUSED,
+    record_sign_in_refused,
+    sign_in_paused,
+)
+from connections.services.smartsync import perform_sync, start_sync
+from connections.services.verification import run_verification, start_verification
+from intacct.sandbox import SANDBOX_USER_ID
+from intacct.sandbox.world import Sandbox
+from tests.factories import LegalEntityFactory
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HX-Request": "true"}
+COMPANY = "healthy-top"
+PAUSED = "and Intacct locks a user who keeps failing, so we will not ask it again for"
+
+
+def _typed(password: str) -> dict[str, str]:
+    return {
+        "integration_type": "top_level",
+        "company_id": COMPANY,
+        "entity_id": "",
+        "user_id": SANDBOX_USER_ID,
+        "password": password,
+    }
+
+
+def _rewind(minutes: float) -> None:
+    for event in AuditEvent.objects.filter(action=SIGN_IN_REFUSED):
+        event.at -= timedelta(minutes=minutes)
+        event.save(update_fields=["at"])
+
+
+def test_passwords_tried_through_the_picker_stop_reaching_intacct(
+    system_admin, make_attempt, sandbox: Sandbox
+):
+    attempt = make_attempt(COMPANY)
+    url = reverse("connections:intacct_entities", args=[attempt.legal_entity.public_id])
+    web = Client()
+    web.force_login(system_admin)
+    company = sandbox.company(COMPANY)
+
+    for number in range(SIGN_IN_REFUSALS):
+        page = web.post(url, _typed(f"guess-{number}"), headers=HX).content.decode()
+        assert "Intacct refused the sign-in" in page
+    asked = company.request_count
+    blocked = web.post(url, _typed("guess-again"), headers=HX).content.decode()
+
+    assert PAUSED in blocked
+    assert "15 minutes" in blocked
+    assert company.request_count == asked, "the paused sign-in reached Intacct"
+    events = AuditEvent.objects.filter(action=SIGN_IN_REFUSED)
+    assert events.count() == SIGN_IN_REFUSALS
+    assert {e.detail["during"] for e in events} == {"entity_list"}
+    assert {e.actor_id for e in events} == {system_admin.pk}
+    # Once the oldest refusal is SIGN_IN_PAUSE old, Intacct is asked again.
+    _rewind(SIGN_IN_PAUSE.total_seconds() / 60)
+    again = web.post(url, _typed("guess-after"), headers=HX).content.decode()
+    assert PAUSED not in again
+    assert company.request_count > asked
+
+
+def test_the_pause_says_how_long_is_left():
+    entity = LegalEntityFactory()
+    for _ in range(SIGN_IN_REFUSALS):
+        record_sign_in_refused(entity, actor=None, during="verification")
+    _rewind(10)
+
+    message = sign_in_paused(entity.pk)
+
+    assert "we will not ask it again for 5 minutes" in message
+    assert sign_in_paused(LegalEntityFactory().pk) == ""  # another legal entity is not paused
+
+
+def test_a_verification_refused_counts_and_one_paused_asks_nothing(
+    make_attempt, sandbox: Sandbox
+):
+    attempt = make_attempt(COMPANY, password="not-the-password")
+    company = sandbox.company(COMPANY)
+
+    for _ in range(SIGN_IN_REFUSALS):
+        run = run_verification(start_verification(attempt).pk)
+        assert run is not None
+        assert run.state == VerificationRun.State.FAILED
+    asked = company.request_count
+    paused = run_verification(start_verification(attempt).pk)
+
+    assert paused is not None
+    assert paused.state == VerificationRun.State.ERROR
+    assert PAUSED in paused.error
+    assert company.request_count == asked
+    assert set(
+        AuditEvent.objects.filter(action=SIGN_IN_REFUSED).values_list("detail__during", flat=True)
+    ) == {"verification"}
+
+
+def test_a_sync_refused_counts_and_one_paused_asks_nothing(make_attempt, sandbox: Sandbox):
+    attempt = make_attempt(COMPANY, password="changed-in-intacct")
+    ApiSyncProfile.objects.create(legal_entity=attempt.legal_entity, object_names=["CLASS"])
+    company = sandbox.company(COMPANY)
+
+    def sync() -> SyncRun:
+        run, _ = start_sync(
+            attempt.legal_entity, kind="full", trigger=SyncRun.Trigger.SCHEDULE, enqueue=False
+        )
+        finished = perform_sync(run.pk)
+        assert finished is not None
+        return finished
+
+    for _ in range(SIGN_IN_REFUSALS):
+        assert sync().state == SyncRun.State.FAILED
+    asked = company.request_count
+    paused = sync()
+
+    assert paused.state == SyncRun.State.FAILED
+    assert PAUSED in paused.error
+    assert company.request_count == asked
