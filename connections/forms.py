@@ -15,7 +15,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.forms.utils import flatatt
-from django.utils.html import escape, format_html
+from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import SafeString
 
 from connections.models import (
@@ -375,11 +375,11 @@ class LongSelect(forms.Select):
         parts = []
         for group_name, options, _ in widget["optgroups"]:
             if group_name:
-                parts.append(f'<optgroup label="{escape(group_name)}">')
+                parts.append(f'<optgroup label="{conditional_escape(group_name)}">')
             parts.extend(
                 f'<option value="{escape(option["value"])}"'
                 f"{flatatt(option['attrs']) if option['attrs'] else ''}>"
-                f"{escape(option['label'])}</option>"
+                f"{conditional_escape(option['label'])}</option>"
                 for option in options
             )
             if group_name:

@@ -185,6 +185,9 @@ class Report:
     fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Permissions the guide does not ask for (the audit trail), checked in the first request.
     optional: list[OptionalPermission] = field(default_factory=list)
+    #: Sign-ins Intacct refused (wrong company, user or password, or the user inactive): 0, 1,
+    #: or 2 when a refusal with an entity ID was tried again at top level and refused too.
+    sign_ins_refused: int = 0
 
     @property
     def audit_trail(self) -> bool | None:
@@ -332,7 +335,11 @@ def verify(
     try:
         response = client.send([*plan.functions, *lookups.values(), audit], login=creds.login())
     except IntacctError as err:
+        first = err
         err = _disambiguate_entity(client, creds, err)
+        if isinstance(err, SignInError):
+            # Refused with an entity ID, then at top level too: two refusals at Intacct.
+            report.sign_ins_refused = 2 if creds.entity_id and type(first) is SignInError else 1
         report.steps = _failed_sign_in(steps, err, names)
         report.permissions = [_unchecked(r, "Not checked: sign-in failed.") for r in rows]
         report.optional = [audit_trail_result(None, names)]

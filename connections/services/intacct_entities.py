@@ -48,7 +48,7 @@ def list_intacct_entities(attempt: ConnectionAttempt, *, actor: Any = None) -> l
     """``[{"id", "name", "status"}]`` for the attempt's company (empty without multi-entity);
     :class:`EntityListError` when Intacct refuses or cannot be reached, or when its sign-ins
     are paused after repeated refusals (``actor`` is who asked, for the count)."""
-    paused = sign_in_paused(attempt.legal_entity_id)
+    paused = sign_in_paused(attempt)
     if paused:
         raise EntityListError(paused, step=Step.CREDENTIALS)
     try:
@@ -65,7 +65,7 @@ def list_intacct_entities(attempt: ConnectionAttempt, *, actor: Any = None) -> l
         ) from None
     except IntacctError as err:
         if isinstance(err, SignInError):
-            record_sign_in_refused(attempt.legal_entity, actor=actor, during="entity_list")
+            record_sign_in_refused(attempt, actor=actor, during="entity_list")
         raise EntityListError(_message(attempt, err), step=step_for_intacct(err.step)) from None
 
 

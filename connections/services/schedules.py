@@ -78,9 +78,11 @@ def _put_task(
 def save_schedule(legal_entity: LegalEntity, data: Mapping[str, Any], user: Any) -> SyncSchedule:
     """Create or update ``legal_entity``'s schedule from ``data`` (any of :data:`SCHEDULE_FIELDS`)
     and its PeriodicTask rows; pausing disables them. ``ValidationError`` for a bad schedule."""
-    schedule = SyncSchedule.objects.select_for_update().filter(
+    # The legal entity's row is the lock: two first saves at once would both insert otherwise.
+    LegalEntity.objects.select_for_update().filter(pk=legal_entity.pk).first()
+    schedule = SyncSchedule.objects.filter(legal_entity=legal_entity).first() or SyncSchedule(
         legal_entity=legal_entity
-    ).first() or SyncSchedule(legal_entity=legal_entity)
+    )
     created = schedule.pk is None
     for name in SCHEDULE_FIELDS:
         if name in data:

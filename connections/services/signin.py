@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from connections import audit
-from connections.models import ApiSyncProfile, AuditEvent, ConnectionAttempt, LegalEntity
+from connections.models import ApiSyncProfile, AuditEvent, ConnectionAttempt
 from intacct import (
     PROCESS_LIMITER,
     CompanyLimiter,
@@ -45,11 +45,12 @@ DEFAULT_CONCURRENT_REQUESTS = 2
 #: worker renews its slots while their requests run.
 SLOT_LEASE_SECONDS = 15.0
 
-#: Intacct locks a user who keeps failing to sign in. After this many refused sign-ins (wrong
-#: company ID, user ID or password) of one legal entity within :data:`SIGN_IN_PAUSE`, whoever
-#: asks (the entity picker, a verification, a sync), we stop asking Intacct until the oldest of
-#: them is that old, so that neither a mistyped password nor someone trying passwords through us
-#: locks the customer's web services user.
+#: Intacct locks a user who keeps failing to sign in (its threshold is the company's setting,
+#: unverified here). After this many refused sign-ins of one legal entity's Intacct user within
+#: :data:`SIGN_IN_PAUSE`, whoever asks (the entity picker, a verification, a sync), we stop
+#: asking Intacct for that user until the oldest refusal is that old, so that we do not add to
+#: its failures: a mistyped password, a scheduled sync after a password change, or someone
+#: trying passwords through the picker.
 SIGN_IN_REFUSALS = 5
 SIGN_IN_PAUSE = timedelta(minutes=15)
 SIGN_IN_REFUSED = "intacct.sign_in_refused"
@@ -125,17 +126,32 @@ def guide_names() -> GuideNames:
     )
 
 
-def record_sign_in_refused(legal_entity: LegalEntity, *, actor: Any, during: str) -> None:
-    """Intacct refused the legal entity's sign-in (an audit event: the count lives there)."""
-    audit.record_for_entity(actor, SIGN_IN_REFUSED, legal_entity, during=during)
+def record_sign_in_refused(attempt: ConnectionAttempt, *, actor: Any, during: str) -> None:
+    """Intacct refused the sign-in of ``attempt``'s company and user (saved or only typed): an
+    audit event of its legal entity, where the count lives. The password is never recorded."""
+    audit.record_for_entity(
+        actor,
+        SIGN_IN_REFUSED,
+        attempt.legal_entity,
+        during=during,
+        company_id=attempt.company_id,
+        user_id=attempt.user_id,
+    )
 
 
-def sign_in_paused(legal_entity_id: int, *, now: datetime | None = None) -> str:
-    """Why we must not ask Intacct to sign this legal entity in now, or ``""``."""
+def sign_in_paused(attempt: ConnectionAttempt, *, now: datetime | None = None) -> str:
+    """Why we must not ask Intacct to sign in ``attempt``'s company and user now, or ``""``.
+
+    Counted per legal entity and Intacct user (company ID and user ID, in any case), as Intacct
+    locks users: refusals of another user ID typed in the picker do not pause this one."""
     now = now or timezone.now()
     refused = list(
         AuditEvent.objects.filter(
-            legal_entity_id=legal_entity_id, action=SIGN_IN_REFUSED, at__gt=now - SIGN_IN_PAUSE
+            legal_entity_id=attempt.legal_entity_id,
+            action=SIGN_IN_REFUSED,
+            at__gt=now - SIGN_IN_PAUSE,
+            detail__company_id__iexact=attempt.company_id,
+            detail__user_id__iexact=attempt.user_id,
         )
         .order_by("-at")
         .values_list("at", flat=True)[:SIGN_IN_REFUSALS]
@@ -144,7 +160,7 @@ def sign_in_paused(legal_entity_id: int, *, now: datetime | None = None) -> str:
         return ""
     minutes = max(1, math.ceil((refused[-1] + SIGN_IN_PAUSE - now).total_seconds() / 60))
     return (
-        f"Intacct refused this connection's sign-in {SIGN_IN_REFUSALS} times within "
+        f"Intacct refused the sign-in of user {attempt.user_id} {SIGN_IN_REFUSALS} times within "
         f"{SIGN_IN_PAUSE.seconds // 60} minutes, and Intacct locks a user who keeps failing, so "
         f"we will not ask it again for {minutes} minute{'s' if minutes != 1 else ''}. "
         "Meanwhile check the company ID, the Web Services user ID and its password (in Intacct: "

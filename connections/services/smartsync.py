@@ -140,6 +140,13 @@ STALE_MESSAGE = (
     "The sync did not finish: its worker stopped. The records already synced are kept; the "
     "next sync completes them."
 )
+LOST_TASK_MESSAGE = (
+    "The sync never started: its task was lost from the queue. Nothing was changed; start it again."
+)
+LOST_TASK_RESTARTED_MESSAGE = (
+    "The sync never started: its task was lost from the queue. Nothing was changed, and a new "
+    "sync was started in its place."
+)
 RESTARTED_MESSAGE = (
     "The sync did not finish: its worker stopped. The records already synced are kept, and a new "
     "sync was started to complete them."
@@ -249,13 +256,22 @@ def expire_stale_syncs(*, older_than: timedelta | None = None, restart: bool = T
         restarting = (
             restart and run.restart_of_id is None and ready_profile(run.legal_entity) is not None
         )
-        message = RESTARTED_MESSAGE if restarting else STALE_MESSAGE
+        if run.state == SyncRun.State.QUEUED:
+            message = LOST_TASK_RESTARTED_MESSAGE if restarting else LOST_TASK_MESSAGE
+        else:
+            message = RESTARTED_MESSAGE if restarting else STALE_MESSAGE
         with transaction.atomic():
-            done = SyncRun.objects.filter(pk=run.pk, state=run.state).update(
-                state=SyncRun.State.FAILED, error=message, finished_at=now
+            # Still lost: not finished, taken over or heard from since it was listed.
+            done = (
+                SyncRun.objects.filter(pk=run.pk)
+                .filter(
+                    Q(state=SyncRun.State.QUEUED, created_at__lt=queued_cutoff)
+                    | _silent_since(silent_cutoff)
+                )
+                .update(state=SyncRun.State.FAILED, error=message, finished_at=now)
             )
             if not done:
-                continue  # it finished meanwhile
+                continue
             SyncRunObject.objects.filter(
                 run_id=run.pk,
                 state__in=[SyncRunObject.State.PENDING, SyncRunObject.State.RUNNING],
@@ -330,7 +346,7 @@ def perform_sync(run_id: int) -> SyncRun | None:
     if profile is None or attempt is None:
         reason = "No enabled API Sync Profile." if profile is None else "No connection."
         return _finish(run, SyncRun.State.FAILED, reason)
-    paused = sign_in_paused(entity.pk)
+    paused = sign_in_paused(attempt)
     if paused:
         return _finish(run, SyncRun.State.FAILED, paused)
     names = list(dict.fromkeys(str(n) for n in profile.object_names))
@@ -356,7 +372,7 @@ def perform_sync(run_id: int) -> SyncRun | None:
     except IntacctError as exc:
         logger.warning("sync run %s failed: %s", run.pk, type(exc).__name__)
         if isinstance(exc, SignInError):
-            record_sign_in_refused(entity, actor=None, during="sync")
+            record_sign_in_refused(attempt, actor=None, during="sync")
         return _finish(run, SyncRun.State.FAILED, _describe(exc))
     except Exception:
         _finish(run, SyncRun.State.FAILED, "Unexpected error; see the logs.")

@@ -215,7 +215,7 @@ def run_verification(run_id: int) -> VerificationRun | None:
         "attempt__legal_entity__organization", "requested_by"
     ).get(pk=run_id)
     attempt = run.attempt
-    paused = sign_in_paused(attempt.legal_entity_id)
+    paused = sign_in_paused(attempt)
     if paused:
         return _finish_without_verdict(run, paused, cause="sign_in_paused")
 
@@ -254,8 +254,8 @@ def run_verification(run_id: int) -> VerificationRun | None:
             run, RETRY_MESSAGE, cause="transient", round_trips=report.round_trips
         )
 
-    if any(s.step == "credentials" and s.status == FAILED for s in report.steps):
-        record_sign_in_refused(attempt.legal_entity, actor=run.requested_by, during="verification")
+    for _ in range(report.sign_ins_refused):
+        record_sign_in_refused(attempt, actor=run.requested_by, during="verification")
     try:
         with transaction.atomic():
             _record_report(run, report)

@@ -45,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"records per list object (at most {MAX_RECORDS:,})",
     )
     parser.add_argument(
-        "--latency-ms", type=_amount(zero=True), default=0.0, help="added to every answer"
+        "--latency-ms",
+        type=_amount(zero=True, most=600_000),
+        default=0.0,
+        help="added to every answer (at most 10 minutes)",
     )
     parser.add_argument(
         "--fault-rate", type=_fraction, default=0.0, help="fraction answered with HTTP 502/503"
@@ -58,13 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--session-ttl",
-        type=_amount(zero=False),
+        type=_amount(zero=False, most=7 * 86_400),
         default=DEFAULT_SESSION_TTL,
         help="session lifetime, seconds",
     )
     parser.add_argument(
         "--mutate-every",
-        type=_amount(zero=True),
+        type=_amount(zero=True, most=86_400),
         default=0.0,
         help="mutate every company every S seconds (0: never)",
     )
@@ -115,12 +118,12 @@ def _number(text: str) -> float:
     return number
 
 
-def _amount(*, zero: bool) -> Callable[[str], float]:
+def _amount(*, zero: bool, most: float) -> Callable[[str], float]:
     def amount(text: str) -> float:
         number = _number(text)
-        if number < 0 or (number == 0 and not zero):
+        if number < 0 or (number == 0 and not zero) or number > most:
             raise argparse.ArgumentTypeError(
-                f"must be {'0 or more' if zero else 'more than 0'}, not {text!r}"
+                f"must be {'0' if zero else 'more than 0'} to {most:,g}, not {text!r}"
             )
         return number
 

@@ -797,6 +797,10 @@ _ROW_OF_OBJECT: dict[str, PermissionRow] = {
 }
 
 
+#: The longest a fault plan may delay an answer (ten minutes; a far longer sleep overflows).
+MAX_LATENCY_MS = 600_000
+
+
 @dataclass(frozen=True)
 class FaultPlan:
     """The faults a company's gateway requests meet, decided by each request's place among the
@@ -839,6 +843,8 @@ class FaultPlan:
                 raise ValueError(f"{name} must be a finite number")
             if number is not None and number < 0:
                 raise ValueError(f"{name} must not be negative")
+            if name == "latency_ms" and number is not None and number > MAX_LATENCY_MS:
+                raise ValueError(f"latency_ms must be at most {MAX_LATENCY_MS:,} (10 minutes)")
             values[name] = number
         return cls(**values)
 

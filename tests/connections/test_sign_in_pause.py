@@ -7,6 +7,7 @@ the picker can lock the customer's user."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -24,7 +25,7 @@ from connections.services.smartsync import perform_sync, start_sync
 from connections.services.verification import run_verification, start_verification
 from intacct.sandbox import SANDBOX_USER_ID
 from intacct.sandbox.world import Sandbox
-from tests.factories import LegalEntityFactory
+from tests.factories import ConnectionAttemptFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -49,13 +50,23 @@ def _rewind(minutes: float) -> None:
         event.save(update_fields=["at"])
 
 
-def test_passwords_tried_through_the_picker_stop_reaching_intacct(
-    system_admin, make_attempt, sandbox: Sandbox
-):
+@pytest.fixture
+def picker(system_admin, make_attempt) -> tuple[Any, Client, str]:
+    """The saved attempt, the System Administrator's browser, and the picker's URL."""
     attempt = make_attempt(COMPANY)
-    url = reverse("connections:intacct_entities", args=[attempt.legal_entity.public_id])
     web = Client()
     web.force_login(system_admin)
+    return (
+        attempt,
+        web,
+        reverse("connections:intacct_entities", args=[attempt.legal_entity.public_id]),
+    )
+
+
+def test_passwords_tried_through_the_picker_stop_reaching_intacct(
+    picker, system_admin, sandbox: Sandbox
+):
+    _, web, url = picker
     company = sandbox.company(COMPANY)
 
     for number in range(SIGN_IN_REFUSALS):
@@ -65,7 +76,7 @@ def test_passwords_tried_through_the_picker_stop_reaching_intacct(
     blocked = web.post(url, _typed("guess-again"), headers=HX).content.decode()
 
     assert PAUSED in blocked
-    assert "15 minutes" in blocked
+    assert "ask it again for 15 minutes" in blocked
     assert company.request_count == asked, "the paused sign-in reached Intacct"
     events = AuditEvent.objects.filter(action=SIGN_IN_REFUSED)
     assert events.count() == SIGN_IN_REFUSALS
@@ -78,21 +89,42 @@ def test_passwords_tried_through_the_picker_stop_reaching_intacct(
     assert company.request_count > asked
 
 
-def test_the_pause_says_how_long_is_left():
-    entity = LegalEntityFactory()
+def test_the_pause_says_how_long_is_left_and_is_the_users_alone():
+    attempt = ConnectionAttemptFactory(company_id="acme", user_id="Beanworks")
     for _ in range(SIGN_IN_REFUSALS):
-        record_sign_in_refused(entity, actor=None, during="verification")
+        record_sign_in_refused(attempt, actor=None, during="verification")
     _rewind(10)
 
-    message = sign_in_paused(entity.pk)
+    message = sign_in_paused(attempt)
 
     assert "we will not ask it again for 5 minutes" in message
-    assert sign_in_paused(LegalEntityFactory().pk) == ""  # another legal entity is not paused
+    assert "user Beanworks" in message
+    # Intacct IDs in another case are the same user; another user, company or entity is not.
+    same = ConnectionAttemptFactory.build(
+        legal_entity=attempt.legal_entity, company_id="ACME", user_id="beanworks"
+    )
+    assert "we will not ask it again for 5 minutes" in sign_in_paused(same)
+    for other in (
+        {"company_id": "acme", "user_id": "Someone"},
+        {"company_id": "acme-sandbox", "user_id": "Beanworks"},
+    ):
+        typed = ConnectionAttemptFactory.build(legal_entity=attempt.legal_entity, **other)
+        assert sign_in_paused(typed) == "", other
+    assert sign_in_paused(ConnectionAttemptFactory(company_id="acme", user_id="Beanworks")) == ""
 
 
-def test_a_verification_refused_counts_and_one_paused_asks_nothing(
-    make_attempt, sandbox: Sandbox
-):
+def test_passwords_tried_for_another_user_do_not_pause_the_saved_one(picker):
+    attempt, web, url = picker
+    for number in range(SIGN_IN_REFUSALS):
+        web.post(url, {**_typed(f"guess-{number}"), "user_id": "Someone"}, headers=HX)
+
+    assert sign_in_paused(attempt) == ""
+    saved = web.get(url, headers=HX).content.decode()
+    assert PAUSED not in saved
+    assert 'id="entity-picker"' in saved
+
+
+def test_a_verification_refused_counts_and_one_paused_asks_nothing(make_attempt, sandbox: Sandbox):
     attempt = make_attempt(COMPANY, password="not-the-password")
     company = sandbox.company(COMPANY)
 

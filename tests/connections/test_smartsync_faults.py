@@ -127,6 +127,7 @@ def test_a_fault_longer_than_the_retry_budget_fails_the_run_and_the_next_repairs
     assert_in_step(first, legal_entity, sandbox, COMPANY, ever)
 
     company.faults = plan
+    request_timeout = smartsync.REQUEST_TIMEOUT
     if plan.latency_ms:
         monkeypatch.setattr(smartsync, "REQUEST_TIMEOUT", 0.2)
     company.mutate(adds=2, changes=2, deletes=2, seed=5)
@@ -140,7 +141,7 @@ def test_a_fault_longer_than_the_retry_budget_fails_the_run_and_the_next_repairs
     assert len(pauses) <= 2 * MAX_RETRIES
 
     company.faults = FaultPlan()
-    monkeypatch.setattr(smartsync, "REQUEST_TIMEOUT", smartsync.REQUEST_TIMEOUT)
+    monkeypatch.setattr(smartsync, "REQUEST_TIMEOUT", request_timeout)
     repaired = sync(legal_entity, kind=SyncRun.Kind.PARTIAL)
     assert_in_step(repaired, legal_entity, sandbox, COMPANY, ever)
 

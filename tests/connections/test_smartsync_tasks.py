@@ -316,3 +316,36 @@ def test_a_run_is_only_taken_for_lost_after_its_longest_request():
     policy = RetryPolicy(max_retries=smartsync.MAX_RETRIES)
 
     assert smartsync.STALL_AFTER.total_seconds() > policy.longest(smartsync.REQUEST_TIMEOUT)
+
+
+def test_a_run_heard_from_after_the_sweep_listed_it_is_left_running(healthy, monkeypatch):
+    """Its worker beat (or a redelivered task took it over) between the sweep's listing and its
+    update: the run is alive, so it is neither failed nor restarted."""
+    run = start(healthy, enqueue=False)
+    _running(run, silent_for=smartsync.STALL_AFTER * 2, started_ago=timedelta(hours=1))
+    ready_profile = smartsync.ready_profile
+
+    def beats_meanwhile(entity):
+        SyncRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+        return ready_profile(entity)
+
+    monkeypatch.setattr(smartsync, "ready_profile", beats_meanwhile)
+
+    assert expire_stale_syncs() == 0
+
+    run.refresh_from_db()
+    assert run.state == SyncRun.State.RUNNING
+    assert not SyncRun.objects.filter(restart_of=run).exists()
+
+
+def test_a_run_lost_while_queued_says_it_never_started(healthy):
+    run = start(healthy, enqueue=False)
+    SyncRun.objects.filter(pk=run.pk).update(
+        created_at=timezone.now() - smartsync.STALE_AFTER - timedelta(minutes=1)
+    )
+
+    assert expire_stale_syncs() == 1
+
+    run.refresh_from_db()
+    assert run.error == smartsync.LOST_TASK_RESTARTED_MESSAGE
+    assert SyncRun.objects.get(restart_of=run).state == SyncRun.State.QUEUED
