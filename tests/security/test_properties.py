@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import html
 import io
+import logging
 import os
 import re
 import unicodedata
@@ -642,7 +643,13 @@ def run_intacct(argv: list[str]) -> tuple[int, str, str]:
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
     err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace")
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        # The test process's log handlers are not the command's output: one that another test
+        # left on a closed stream must not print logging's own "Traceback" into what it said.
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            _patched(logging, "raiseExceptions", False),
+        ):
             code = intacct_main(argv)
     except SystemExit as exc:  # argparse's usage errors and --help
         code = exc.code if isinstance(exc.code, int) else 2
@@ -651,6 +658,16 @@ def run_intacct(argv: list[str]) -> tuple[int, str, str]:
         stream.flush()
         texts.append(stream.buffer.getvalue().decode())  # type: ignore[attr-defined]
     return code, texts[0], texts[1]
+
+
+@contextlib.contextmanager
+def _patched(target: Any, name: str, value: Any) -> Iterator[None]:
+    saved = getattr(target, name)
+    setattr(target, name, value)
+    try:
+        yield
+    finally:
+        setattr(target, name, saved)
 
 
 def assert_ended_with_a_message(code: int, out: str, err: str) -> None:
