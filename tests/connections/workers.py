@@ -174,8 +174,9 @@ def start_worker(
         command = ["worker", "--concurrency", str(concurrency), "--queues", queue]
         command += ["--hostname", f"{name}-{task_queue}@%h", "--without-gossip"]
         command += ["--without-mingle", "--without-heartbeat"]
-        # What the worker queues itself (a lost sync's restart) goes to the queue it consumes.
-        return run(name, command, CELERY_TASK_DEFAULT_QUEUE=queue)
+        # What the worker queues itself (a lost sync's restart, a scheduled sync's run) goes to
+        # a queue it consumes: the first of ``queue``'s comma-separated names.
+        return run(name, command, CELERY_TASK_DEFAULT_QUEUE=queue.split(",")[0])
 
     def beat(name: str = "beat") -> Worker:
         """Celery beat on the database scheduler: it sends what is due to the default queue
