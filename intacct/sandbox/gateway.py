@@ -587,11 +587,7 @@ class Gateway:
             scenario = company.scenario
             if not scenario.web_services:
                 return fail(E.no_subscription())
-            if (
-                user_id.lower() != company.user_id.lower()
-                or password != company.user_password
-                or not scenario.password_ok
-            ):
+            if not scenario.password_ok or not company.sign_in(user_id, password):
                 return fail(E.login_failed())
             if not scenario.sender_authorized:
                 return fail(E.sender_not_authorized(sandbox.sender_id, company_part))

@@ -905,6 +905,13 @@ class Company:
         self.max_concurrent: int | None = None
         #: Faults its requests meet (``/sandbox/companies/<id>/faults``).
         self.faults = NO_FAULTS
+        #: Intacct locks a user after a number of failed sign-ins in a row (a company setting):
+        #: 0 never locks. A locked user is refused with the same words as a wrong password
+        #: (what a real locked user is answered is unverified), its right password included,
+        #: until :meth:`reset`; a sign-in that succeeds starts the count again.
+        self.lockout_after = 0
+        self.failed_sign_ins = 0
+        self.user_locked = False
         self.refused_busy = 0
         self.peak_in_flight = 0
         self.rng = random.Random(f"{seed}:{company_id}")
@@ -1088,8 +1095,23 @@ class Company:
             self.max_concurrent = None
             self.refused_busy = self.peak_in_flight = 0
             self.faults = NO_FAULTS
+            self.lockout_after = self.failed_sign_ins = 0
+            self.user_locked = False
             self.rng = random.Random(f"{self.seed}:{self.company_id}")
             self.audit.clear()
+
+    def sign_in(self, user_id: str, password: str) -> bool:
+        """Whether the user signs in with ``password``, counting failures toward a lockout."""
+        with self.lock:
+            if user_id.lower() != self.user_id.lower():
+                return False
+            if not self.user_locked and password == self.user_password:
+                self.failed_sign_ins = 0
+                return True
+            self.failed_sign_ins += 1
+            if self.lockout_after and self.failed_sign_ins >= self.lockout_after:
+                self.user_locked = True
+            return False
 
     def visibility(self, odef: ObjectDef, location_id: str, showprivate: bool) -> Node | None:
         """The condition limiting what a session sees in a multi-entity company.

@@ -165,3 +165,29 @@ def test_a_sync_refused_counts_and_one_paused_asks_nothing(make_attempt, sandbox
     assert paused.state == SyncRun.State.FAILED
     assert PAUSED in paused.error
     assert company.request_count == asked
+
+
+@pytest.mark.parametrize("lockout_after", [3, 6])
+def test_at_most_the_pauses_count_of_failures_reaches_a_company_that_locks_users(
+    picker, sandbox: Sandbox, lockout_after
+):
+    """Real companies lock a user after their own number of failures (the sandbox can be told
+    one). Someone who keeps trying passwords in the picker reaches Intacct only
+    ``SIGN_IN_REFUSALS`` times: a company that locks later keeps its user, and the saved right
+    password signs in once the pause is over; a company that locks sooner is out of our hands."""
+    _, web, url = picker
+    company = sandbox.company(COMPANY)
+    company.lockout_after = lockout_after
+
+    for number in range(SIGN_IN_REFUSALS + 5):
+        web.post(url, _typed(f"guess-{number}"), headers=HX)
+
+    assert company.failed_sign_ins == SIGN_IN_REFUSALS
+    assert company.user_locked is (lockout_after <= SIGN_IN_REFUSALS)
+    _rewind(SIGN_IN_PAUSE.total_seconds() / 60)
+    saved = web.get(url, headers=HX).content.decode()
+    if lockout_after > SIGN_IN_REFUSALS:
+        assert "Intacct refused the sign-in" not in saved
+        assert company.failed_sign_ins == 0
+    else:
+        assert "Intacct refused the sign-in" in saved  # locked: even the right password
