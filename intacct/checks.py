@@ -54,7 +54,8 @@ GRANTED, MISSING, NOT_APPLICABLE, NOT_CHECKED = (
 )
 
 #: DATATYPE values a URL custom field may report.  Unverified: no capture of a URL field's lookup
-#: exists, so anything naming URL is accepted, and an empty type is accepted as unknown.
+#: exists, so the type is advisory (INTACCT.md): anything naming URL, or no type, is as the guide
+#: asks; another type still passes the step, with a note on what to do if links do not work.
 URL_DATATYPES = ("URL",)
 
 
@@ -112,7 +113,8 @@ class CustomFieldResult:
     field_id: str
     label: str = ""
     datatype: str = ""
-    is_custom: bool = False
+    is_custom: bool | None = None
+    #: Whether the reported type is URL (or not reported): advisory, see :data:`URL_DATATYPES`.
     type_ok: bool = False
 
 
@@ -719,7 +721,19 @@ def _custom_field_step(
             remedy,
         ), None
     fields = p.lookup_fields_of(result)
-    match = next((f for f in fields if _field_id_matches(f.id, names.custom_field_id)), None)
+    matches = [f for f in fields if _field_id_matches(f.id, names.custom_field_id)]
+    # A custom field before a standard one of the same name (ISCUSTOM false), if both exist.
+    match = min(matches, key=lambda f: f.is_custom is False, default=None)
+    if match is not None and match.is_custom is False:
+        return StepResult(
+            "custom_field",
+            FAILED,
+            f"AP Bill's field '{match.id}' is one of Intacct's own (ISCUSTOM false), not the "
+            f"custom field the guide adds: add a custom field with Field ID "
+            f"'{names.custom_field_id}'.",
+            None,
+            remedy,
+        ), CustomFieldResult(False, names.custom_field_id)
     if match is None:
         return StepResult(
             "custom_field",
@@ -732,13 +746,14 @@ def _custom_field_step(
     type_ok = not datatype or any(t in datatype for t in URL_DATATYPES)
     info = CustomFieldResult(True, match.id, match.label, match.datatype, match.is_custom, type_ok)
     if not type_ok:
+        # Advisory: Intacct may report a URL field's type otherwise (unverified).
         return StepResult(
             "custom_field",
-            FAILED,
-            f"The field '{match.id}' exists but its data type is {match.datatype}, not URL. "
-            "Delete it and add it again with Data Type URL.",
-            None,
-            remedy,
+            PASSED,
+            f"AP Bill custom field '{match.id}' ({match.label}) found; Intacct reports its data "
+            f"type as {match.datatype}, and the guide asks for URL. If the link on a bill in "
+            "Intacct does not open our page, delete the field and add it again with Data Type "
+            "URL.",
         ), info
     shown = match.datatype or "not reported"
     return StepResult(

@@ -149,7 +149,8 @@ class ReportCustomField:
 
     @property
     def ok(self) -> bool:
-        return self.found and self.type_ok
+        """Found as the step needs it (the reported type is advisory: see ``type_ok``)."""
+        return self.found and self.status == Outcome.PASSED
 
 
 @dataclass(frozen=True)
@@ -315,7 +316,8 @@ def verification_report(
                 label=result.label,
                 datatype=result.detail.get("datatype"),
                 is_custom=result.detail.get("is_custom"),
-                type_ok=result.outcome == Outcome.PASSED,
+                # Saved before the type became advisory: the outcome said it.
+                type_ok=result.detail.get("type_ok", result.outcome == Outcome.PASSED),
                 status=result.outcome,
                 message=result.message,
             )

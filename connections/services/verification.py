@@ -458,8 +458,11 @@ def _check_results(run: VerificationRun, report: Report) -> list[CheckResult]:
         )
     field = report.custom_field
     if field is not None:
-        outcome = (PASSED if field.type_ok else FAILED) if field.found else MISSING
         field_step = next((s for s in report.steps if s.step == "custom_field"), None)
+        if not field.found:
+            outcome = MISSING
+        else:
+            outcome = PASSED if field_step is None or field_step.status == PASSED else FAILED
         add(
             kind=CheckResult.Kind.CUSTOM_FIELD,
             key=field.field_id,
@@ -468,7 +471,11 @@ def _check_results(run: VerificationRun, report: Report) -> list[CheckResult]:
             outcome=outcome,
             message=field_step.message if field_step else "",
             remedy_step=Step.CUSTOM_FIELD if outcome != PASSED else "",
-            detail={"datatype": field.datatype, "is_custom": field.is_custom},
+            detail={
+                "datatype": field.datatype,
+                "is_custom": field.is_custom,
+                "type_ok": field.type_ok,
+            },
         )
     for optional in report.optional:
         add(

@@ -64,7 +64,7 @@ SCENARIOS = [
     ("missing-permissions", "", "role_permissions"),
     ("no-role", "", "role_assignment"),
     ("no-custom-field", "", "custom_field"),
-    ("wrong-custom-field-type", "", "custom_field"),
+    ("wrong-custom-field-type", "", None),  # the reported type is advisory
     ("bad-entity", "E100", "entity"),
     ("rate-limited", "", None),
     ("flaky", "", None),
@@ -169,13 +169,16 @@ def test_missing_permissions_are_reported_row_by_row(make_attempt):
     assert statuses(attempt)[Step.ROLE_ASSIGNMENT] == StepState.Status.VERIFIED
 
 
-def test_custom_field_of_the_wrong_type_is_found_but_not_ok(make_attempt):
+def test_custom_field_of_another_reported_type_passes_with_the_note(make_attempt):
+    """Unverified what DATATYPE a URL field reports: the type is advisory, kept for the note."""
     run = verified(make_attempt("wrong-custom-field-type"))
 
     field = report_for(run)["custom_field"]
     assert field["found"] is True
     assert field["type_ok"] is False
+    assert field["status"] == "passed"
     assert field["field_id"].upper().startswith("BEANWORKS")
+    assert "TEXT" in field["message"]
     assert "URL" in field["message"]
 
 

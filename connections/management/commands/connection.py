@@ -261,8 +261,13 @@ class Command(BaseCommand):
         field = report["custom_field"]
         if field is not None:
             state = "found" if field["found"] else "missing"
+            reported = field.get("datatype") or "not reported"
             kind = (
-                "" if not field["found"] else (", type URL" if field["type_ok"] else ", wrong type")
+                ""
+                if not field["found"]
+                else (
+                    ", type URL" if field["type_ok"] else f", type {reported} (the guide asks URL)"
+                )
             )
             out.write(f"AP Bill custom field {field['field_id']}: {state}{kind}")
         if report["entities"]:
