@@ -55,8 +55,10 @@ from .errors import (
     IntacctError,
     ProtocolError,
     RateLimitError,
+    RequestRefusedError,
     RequestTimeout,
     ServerError,
+    ServiceUnavailableError,
     SessionExpiredError,
     SignInError,
     TransportError,
@@ -193,7 +195,13 @@ class Page:
 
     @classmethod
     def of(cls, result: p.Result, offset: int) -> Page:
-        return cls(result, result.totalcount, result.numremaining or 0, offset, result.record_count)
+        count = result.record_count
+        remaining = result.numremaining
+        if remaining is None:
+            # Not said (every capture says it): what ``totalcount`` leaves after this page.
+            total = result.totalcount
+            remaining = max(0, total - offset - count) if total is not None else 0
+        return cls(result, result.totalcount, remaining, offset, count)
 
     @property
     def records(self) -> list[dict[str, str]]:
@@ -353,8 +361,47 @@ class IntacctClient:
 
         Without ``login`` the request uses the session (logging in first if needed, and once more
         on "Invalid session").  Control- and authentication-level failures raise; each result is
-        left for the caller (:meth:`protocol.Result.raise_for_status`).
+        left for the caller (:meth:`protocol.Result.raise_for_status`), except that a read whose
+        result says to retry later (rate limit, "temporarily off-line") is sent again alone,
+        after a pause, within the retry policy: the functions that succeeded are not sent (nor
+        billed) twice.
         """
+        response = self._send_request(functions, login=login, transaction=transaction)
+        if transaction or not all(f.read_only for f in functions):
+            return response
+        by_id = {f.controlid: f for f in functions}
+        for attempt in range(1, self.retry_policy.max_retries + 1):
+            waiting = [
+                (r, error)
+                for r in response.results
+                if (error := r.error()) is not None
+                and isinstance(error, RETRIED_RESULT_ERRORS)
+                and r.controlid in by_id
+            ]
+            if not waiting:
+                break
+            error = waiting[0][1]
+            logger.warning(
+                "intacct retry functions=%s controlids=%s attempt=%d error=%s (in the result)",
+                ",".join(r.function for r, _ in waiting),
+                ",".join(r.controlid for r, _ in waiting),
+                attempt,
+                type(error).__name__,
+            )
+            if isinstance(error, RateLimitError):
+                self._limiter.back_off(self._limit_key, DEFAULT_BACK_OFF)
+            self._sleep(self.retry_policy.delay(attempt, error))
+            again = self._send_request(
+                [by_id[r.controlid] for r, _ in waiting], login=login, transaction=False
+            )
+            fresh = {r.controlid: r for r in again.results}
+            response.results = [fresh.get(r.controlid, r) for r in response.results]
+        return response
+
+    def _send_request(
+        self, functions: Sequence[p.Function], *, login: p.Login | None, transaction: bool
+    ) -> p.Response:
+        """One request of ``functions`` (see :meth:`send`), signing in again on a lost session."""
         if login is not None:
             return self._send_once(functions, login, self.endpoint, transaction)
         session = self._session
@@ -369,9 +416,14 @@ class IntacctClient:
                 return self._send_once(
                     functions, p.SessionAuth(session.session_id), session.endpoint, transaction
                 )
-            except SessionExpiredError:
+            except (SessionExpiredError, SignInError) as err:
                 # Nothing ran (an authentication failure), so sending again is safe, writes too;
-                # the new session may expire as well, so a few times, not once.
+                # the new session may expire as well, so a few times, not once. The current
+                # gateway may answer a session it no longer knows with HTTP 401 XMLGW_JPP0002,
+                # its words for wrong credentials: signing in again tells which it was (wrong
+                # credentials then fail the sign-in itself).
+                if isinstance(err, SignInError) and not _session_refused(err):
+                    raise
                 if renewal == SESSION_RENEWALS:
                     raise
                 logger.info("intacct session expired; signing in again")
@@ -541,7 +593,8 @@ class IntacctClient:
         retry_after = retry_after_seconds(http.headers.get("retry-after"))
         # The official SDKs parse a 4xx/5xx answer as a gateway response when it is XML; anything
         # else (an HTML error page from a proxy or CDN) is an HTTP-level failure.
-        is_xml = content_type.startswith(_XML_TYPES) or content.lstrip()[:5] == b"<?xml"
+        start = content.lstrip(b"\xef\xbb\xbf \t\r\n")[:9]
+        is_xml = content_type.startswith(_XML_TYPES) or start.startswith((b"<?xml", b"<response"))
         if status >= 400 and not is_xml:
             _raise_http(status, retry_after)
         try:
@@ -727,6 +780,16 @@ class IntacctClient:
         return p.policies_of(self.call(p.get_user_permissions(user_id or self.credentials.user_id)))
 
 
+#: Result failures that mean "try again later": :meth:`IntacctClient.send` sends such a read again.
+RETRIED_RESULT_ERRORS = (RateLimitError, ServiceUnavailableError)
+
+
+def _session_refused(err: SignInError) -> bool:
+    """Whether a request sent with a session was refused as the current gateway refuses
+    credentials (HTTP 401, XMLGW_JPP0002): the session may be what it no longer accepts."""
+    return err.http_status == 401 or (err.errorno or "").strip().upper() == "XMLGW_JPP0002"
+
+
 def _kind_of(content_type: str, content: bytes) -> str:
     """What a body that is not a gateway response is, as a person would say it."""
     start = content.lstrip()[:15].lower()
@@ -749,6 +812,11 @@ def _raise_http(status: int, retry_after: float | None) -> NoReturn:
         raise SignInError([], level="http", http_status=401)
     if status >= 500:
         raise ServerError(f"Intacct answered HTTP {status}", status_code=status)
+    if status >= 400:
+        # The request itself was refused: sending it again would be refused again.
+        raise RequestRefusedError(
+            f"Intacct refused the request (HTTP {status})", status_code=status
+        )
     raise TransportError(f"Intacct answered HTTP {status}", status_code=status)
 
 

@@ -63,6 +63,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolError",
     "RateLimitError",
+    "RequestRefusedError",
     "RequestRejectedError",
     "RequestTimeout",
     "ResponseTooLargeError",
@@ -139,7 +140,7 @@ class IntacctError(Exception):
 class TransportError(IntacctError):
     """No usable answer from the gateway (connection refused, reset, TLS, non-XML HTTP error)."""
 
-    step = STEP_TRANSIENT
+    step: str | None = STEP_TRANSIENT
     transient = True
     level = "http"
 
@@ -150,6 +151,14 @@ class TransportError(IntacctError):
 
 class RequestTimeout(TransportError):
     """The gateway did not answer within the timeout."""
+
+
+class RequestRefusedError(TransportError):
+    """HTTP 4xx without a gateway document (a proxy's or the gateway's refusal of the request
+    itself): never retried, as the official SDKs retry no 4xx."""
+
+    transient = False
+    step = None
 
 
 class ServerError(TransportError):
@@ -340,7 +349,8 @@ class InvalidFieldsError(ResultError):
 
 
 class ResultIdExpiredError(ResultError):
-    """``readMore`` was given an invalid or expired ``resultId``: start the read again."""
+    """``readMore`` was given an invalid or expired ``resultId``: start the read again (sending
+    the same ``readMore`` again cannot help, so the client never does; later, a new read can)."""
 
     step = STEP_TRANSIENT
     transient = True
@@ -369,6 +379,8 @@ _SENDER_NOT_AUTHORIZED = (
     "invalid web services authorization",
     "not authorized to make web services requests",
     "grant web services authorization",
+    # Quoted (truncated) by a third-party connector's troubleshooting page: weak evidence.
+    "not authorized to use web services",
 )
 _SESSION = ("invalid session", "session has expired", "session expired", "session is invalid")
 _USER_NOT_ACTIVE = (
@@ -387,17 +399,28 @@ _SIGN_IN = (
     "invalid user",
     "invalid password",
     "login failed",
-    "password",
 )
+# A control-level failure is about the request or the sender, never the user's credentials (those
+# fail at authentication level or as HTTP 401): a sender wording there is our configuration.
+_SENDER_AT_CONTROL = ("sender id/password", "sender password", "sender id")
 _DEMO_EXPIRED = ("demo company and has expired", "company has expired")
-_PERMISSION = ("do not have permission", "not have permission for api", "permission denied")
+_PERMISSION = (
+    "do not have permission",
+    "not have permission for api",
+    "permission denied",
+    # Wordings a third-party connector expects per object from real companies (unverified).
+    "not authorized to perform this action",
+)
 _NOT_APPLICABLE = (
     "cannot be performed on objects of type",
     "module is not subscribed",
     "not subscribed",
     "is not enabled for",
+    "feature is disabled for your company",
 )
 _UNKNOWN_OBJECT = ("object definition", "not found")
+# "Object type advaudithistory is not valid" (a third-party connector's expected outcome).
+_UNKNOWN_OBJECT_TYPE = re.compile(r"object type \S+ is not valid")
 _RESULT_ID = ("readmore", "invalid or expired resultid", "resultid")
 # "cannot be queried" is captured (XL03000006 of query); the others are defensive.
 _INVALID_FIELDS = (
@@ -487,6 +510,8 @@ def classify(
             return make(SignInError)
         if _has(text, _SENDER_NOT_AUTHORIZED):
             return make(SenderNotAuthorizedError)
+        if _has(text, _SENDER_AT_CONTROL):
+            return make(SenderCredentialsError)
         return make(RequestRejectedError)
 
     if level == "authentication":
@@ -507,7 +532,7 @@ def classify(
         return make(TransactionAbortedError)
     if "PL04000005" in numbers or _has(text, _PERMISSION):
         return make(PermissionDeniedError)
-    if all(n in text for n in _UNKNOWN_OBJECT):
+    if all(n in text for n in _UNKNOWN_OBJECT) or _UNKNOWN_OBJECT_TYPE.search(text):
         return make(UnknownObjectError)
     if _has(text, _NOT_APPLICABLE):
         return make(NotApplicableError)

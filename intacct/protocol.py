@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from typing import Any
+from urllib.parse import unquote
 
 from lxml import etree
 
@@ -452,7 +453,7 @@ def _parse_xml(body: bytes, max_bytes: int) -> etree._Element:
     if len(body) > max_bytes:
         raise too_large(max_bytes, len(body))
     # The gateway never sends a DTD; one in a response can only be hostile (XXE, entity bombs).
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+    if (b"<!DOCTYPE" in body or b"<!ENTITY" in body) and _declares_dtd(body):
         raise UnsafeDocumentError("Response carries a DTD or entity declaration; refused")
     try:
         root = etree.fromstring(body, parser=_parser())
@@ -463,6 +464,19 @@ def _parse_xml(body: bytes, max_bytes: int) -> etree._Element:
     if root.getroottree().docinfo.doctype:  # a DTD the byte check missed (UTF-16, UTF-32)
         raise UnsafeDocumentError("Response carries a DTD or entity declaration; refused")
     return root
+
+
+_MARKUP_DECLARATION = re.compile(rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<!DOCTYPE|<!ENTITY", re.DOTALL)
+
+
+def _declares_dtd(body: bytes) -> bool:
+    """Whether ``<!DOCTYPE`` or ``<!ENTITY`` appears outside CDATA sections and comments (a
+    record's text may quote HTML such as ``<![CDATA[<!DOCTYPE html>…]]>``). An unterminated CDATA
+    or comment hides nothing: the parser refuses the document anyway."""
+    for match in _MARKUP_DECLARATION.finditer(body):
+        if match.group().startswith((b"<!DOCTYPE", b"<!ENTITY")):
+            return True
+    return False
 
 
 def _lname(el: etree._Element) -> str:
@@ -528,11 +542,17 @@ def _errors(errormessage: etree._Element | None) -> list[ErrorDetail]:
 
 
 _TAG_RE = re.compile(r"<[^>]+>")
+# "[Support ID: p5rxS%7EYxEXr…]": the gateway URL-encodes the ID (a support request quotes it
+# decoded, as FYLE shows it).
+_SUPPORT_ID_RE = re.compile(r"(\[Support ID:\s*)([^\]]*)(\])", re.IGNORECASE)
 
 
 def _plain(text: str | None) -> str:
     # Error texts sometimes carry HTML tags; the official SDKs strip them.
-    return _TAG_RE.sub("", text or "").strip()
+    plain = _TAG_RE.sub("", text or "").strip()
+    if "%" in plain:
+        plain = _SUPPORT_ID_RE.sub(lambda m: m.group(1) + unquote(m.group(2)) + m.group(3), plain)
+    return plain
 
 
 def element_to_record(el: etree._Element) -> dict[str, str]:
@@ -888,8 +908,14 @@ class FieldInfo:
     id: str
     label: str
     datatype: str
-    is_custom: bool
+    #: ``ISCUSTOM``: ``None`` when the field does not say.
+    is_custom: bool | None
     description: str = ""
+
+
+def _flag(text: str | None) -> bool | None:
+    value = (text or "").strip().lower()
+    return None if not value else value == "true"
 
 
 def lookup_fields_of(result: Result) -> list[FieldInfo]:
@@ -902,7 +928,7 @@ def lookup_fields_of(result: Result) -> list[FieldInfo]:
                     id=_text(f, "id") or "",
                     label=_text(f, "label") or "",
                     datatype=_text(f, "datatype") or "",
-                    is_custom=(_text(f, "iscustom") or "").lower() == "true",
+                    is_custom=_flag(_text(f, "iscustom")),
                     description=_text(f, "description") or "",
                 )
             )

@@ -5,8 +5,10 @@
 build the policy.
 
 - What is retried: errors whose ``transient`` is true (:mod:`intacct.errors`): transport errors
-  and timeouts, HTTP 5xx, 429 / GW-0010 rate limits, "temporarily off-line", an expired readMore.
-  An expired session is not waited out: the client signs in again instead.
+  and timeouts, HTTP 5xx, 429 / GW-0010 rate limits, "temporarily off-line" (at any level: a
+  function whose result says so is sent again alone, see ``IntacctClient.send``). An expired
+  session is not waited out: the client signs in again instead; nor is an expired ``readMore``
+  (the read must start again). A 4xx answer that is not a gateway document is never retried.
 - A request holding a write is never retried after an ambiguous failure (a timeout, HTTP 524 or
   any 5xx but 502/503), because it may have completed; only what cannot have run is retried.
 - Backoff: exponential from ``backoff_initial`` seconds, capped at ``backoff_max``, with full

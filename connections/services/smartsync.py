@@ -386,6 +386,12 @@ def perform_sync(run_id: int) -> SyncRun | None:
     else:
         state = SyncRun.State.FAILED
     error = f"{failed} of {len(names)} objects failed." if failed else ""
+    reasons = set(
+        run.object_results.filter(state=SyncRunObject.State.FAILED).values_list("error", flat=True)
+    )
+    if len(reasons) == 1 and (reason := reasons.pop()):
+        # One reason for every failed object (Intacct off-line, say): the run names it.
+        error = f"{error[:-1]}: {reason}"
     return _finish(run, state, error)
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "rate_limited",
     "read_more_failed",
     "sender_not_authorized",
+    "service_offline",
     "transaction_rolled_back",
     "unknown_object",
     "unknown_object_query",
@@ -253,6 +254,14 @@ def generic_processing_error() -> WireError:
 def unsupported_function(name: str) -> WireError:
     """R-level: a valid gateway function this emulator does not implement."""
     return WireError("DL02000001", "Error", f"The function {name} is not available here.")
+
+
+def service_offline() -> WireError:
+    """R-level: the service is down for a while (FYLE finds the words in a result's
+    description2; the errorno is unverified)."""
+    return WireError(
+        "XL03000009", "", "The Service is Temporarily Off-line. Please try again later."
+    )
 
 
 def transaction_rolled_back() -> WireError:

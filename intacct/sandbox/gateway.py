@@ -333,6 +333,8 @@ class Gateway:
                 return planned
             fault, drop_session = self._gateway_fault(company, echo, number)
             drop_session = drop_session or plan.expires_session(number)
+            if fault is None and company.expired_session_http_401:
+                fault = self._unknown_session_401(operations[0], echo)
             if fault is not None:
                 self._sleep()
                 return fault
@@ -539,6 +541,14 @@ class Gateway:
 
     # operations
 
+    def _unknown_session_401(self, op: etree._Element, echo: _ControlEcho) -> GatewayReply | None:
+        """HTTP 401 XMLGW_JPP0002 for a request whose session is no longer known (a company
+        with ``expired_session_http_401``)."""
+        session_id = _text(_child(op, "authentication"), "sessionid")
+        if session_id is None or self.sandbox.peek_session(session_id) is not None:
+            return None
+        return _control_failure(echo, [E.login_failed_401()], 401)
+
     def _operation(self, op: etree._Element, base_url: str, drop_session: bool) -> str:
         auth_el = _child(op, "authentication")
         outcome = self._authenticate(auth_el, base_url)
@@ -654,6 +664,11 @@ class Gateway:
         company = ctx.company
         with company.lock:
             company.functions_run += 1
+            offline = company.faults.offline(company.functions_run)
+        if offline:
+            with company.lock:
+                company.functions_failed += 1
+            return _Result("failure", name, controlid, errors=[E.service_offline()])
         if handler is None:
             return _Result("failure", name, controlid, errors=[E.unsupported_function(name)])
         try:

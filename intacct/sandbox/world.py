@@ -814,6 +814,10 @@ class FaultPlan:
       (the next request with it gets "Invalid session");
     - ``reset_every``: every that many requests, the connection is reset without an answer (over
       real HTTP; in process, an HTTP 599);
+    - ``offline_every`` / ``offline_burst``: the same shape, counted in functions rather than
+      requests: those functions fail in their own results (HTTP 200, the others of the request
+      run), "The Service is Temporarily Off-line" (where a real company says so: inside a
+      result, as FYLE handles it; its errorno is unverified);
     - ``latency_ms``: this company's answers take that much longer.
     """
 
@@ -824,6 +828,8 @@ class FaultPlan:
     retry_after: int | None = None
     session_every: int = 0
     reset_every: int = 0
+    offline_every: int = 0
+    offline_burst: int = 1
     latency_ms: float = 0.0
 
     @classmethod
@@ -860,6 +866,9 @@ class FaultPlan:
 
     def expires_session(self, number: int) -> bool:
         return self.session_every > 0 and number % self.session_every == 0
+
+    def offline(self, number: int) -> bool:
+        return self._in_burst(number, self.offline_every, self.offline_burst)
 
     def resets(self, number: int) -> bool:
         return self.reset_every > 0 and number % self.reset_every == 0
@@ -910,6 +919,12 @@ class Company:
         #: (what a real locked user is answered is unverified), its right password included,
         #: until :meth:`reset`; a sign-in that succeeds starts the count again.
         self.lockout_after = 0
+        #: How a request with a session the company no longer knows is answered: the classic
+        #: "Invalid session" at authentication level (False), or as the current gateway answers
+        #: wrong credentials, HTTP 401 XMLGW_JPP0002 at control level (True; the official SDKs
+        #: test that answer with a session request; which one a real company gives is
+        #: unverified).
+        self.expired_session_http_401 = False
         self.failed_sign_ins = 0
         self.user_locked = False
         self.refused_busy = 0

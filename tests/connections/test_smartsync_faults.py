@@ -80,17 +80,10 @@ def test_a_session_expiring_after_every_request_still_ends_exact(
     """The worst a session can do: each one serves a single request. A request that meets an
     expired session signs in again and is sent again, so the run ends exact at the cost of two
     more requests for each, without a pause."""
-    legal_entity = connected(COMPANY)
     company = sandbox.company(COMPANY)
-    sync_through_changes(legal_entity, sandbox, COMPANY)
-    without_faults = company.request_count
-    # The same runs again from scratch (Intacct's data back as it was, nothing held here).
-    company.reset()
-    ListItem.objects.filter(legal_entity=legal_entity).delete()
-    SyncRun.objects.filter(legal_entity=legal_entity).delete()
-    company.faults = FaultPlan(session_every=1)
-
-    runs = sync_through_changes(legal_entity, sandbox, COMPANY)
+    runs, without_faults, _ = without_then_with(
+        connected(COMPANY), sandbox, FaultPlan(session_every=1)
+    )
 
     sent = company.request_count
     assert run_requests(runs) == sent
@@ -108,6 +101,7 @@ OVER_BUDGET = {
     ),
     "connection resets": (FaultPlan(reset_every=1), ("could not reach",)),
     "answers slower than the timeout": (FaultPlan(latency_ms=600), ("did not answer within",)),
+    "off-line in every result": (FaultPlan(offline_every=1), ("temporarily off-line",)),
 }
 
 
@@ -144,6 +138,41 @@ def test_a_fault_longer_than_the_retry_budget_fails_the_run_and_the_next_repairs
     monkeypatch.setattr(smartsync, "REQUEST_TIMEOUT", request_timeout)
     repaired = sync(legal_entity, kind=SyncRun.Kind.PARTIAL)
     assert_in_step(repaired, legal_entity, sandbox, COMPANY, ever)
+
+
+def test_functions_off_line_in_their_results_are_sent_again_alone_and_the_run_ends_exact(
+    connected, sandbox: Sandbox, pauses
+):
+    """A real company may say "temporarily off-line" inside a function's result (HTTP 200; the
+    other functions of the request ran): that function alone is sent again after a pause, so
+    the run ends exact and pays for each off-line function once more, not for its neighbours."""
+    company = sandbox.company(COMPANY)
+    runs, _, without_faults = without_then_with(
+        connected(COMPANY), sandbox, FaultPlan(offline_every=5)
+    )
+
+    ran = company.functions_run
+    offline = sum(company.faults.offline(n) for n in range(1, ran + 1))
+    assert offline > 0, "no function met the fault"
+    assert all(run.state == SyncRun.State.SUCCEEDED for run in runs)
+    # Each off-line function sent once more (a retry may land off-line again): no neighbour.
+    assert ran == without_faults + offline, (without_faults, offline, ran)
+    assert 0 < len(pauses) <= offline
+    print(f"off-line: {ran} functions, {offline} off-line, {len(pauses)} retry pauses")
+
+
+def without_then_with(legal_entity, sandbox: Sandbox, plan: FaultPlan):
+    """The runs of :func:`sync_through_changes` without faults, then the same runs from scratch
+    (Intacct's data back as it was, nothing held here) through ``plan``: those runs, and the
+    requests and functions the runs without faults took."""
+    company = sandbox.company(COMPANY)
+    sync_through_changes(legal_entity, sandbox, COMPANY)
+    requests, functions = company.request_count, company.functions_run
+    company.reset()
+    ListItem.objects.filter(legal_entity=legal_entity).delete()
+    SyncRun.objects.filter(legal_entity=legal_entity).delete()
+    company.faults = plan
+    return sync_through_changes(legal_entity, sandbox, COMPANY), requests, functions
 
 
 def retried(plan: FaultPlan, number: int) -> bool:

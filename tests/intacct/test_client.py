@@ -4,6 +4,7 @@ and logs that never carry a secret."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -622,3 +623,183 @@ def test_a_limit_of_one_still_completes_over_real_http() -> None:
             assert len(list(one.iter_records("CLASS", ["RECORDNO"]))) == 10
     finally:
         stop()
+
+
+# --- what a real company may answer differently from the sandbox's defaults --------------------
+
+
+class FunctionRecorder(httpx.BaseTransport):
+    """The sandbox in process, noting the functions of each request in the order they arrive."""
+
+    def __init__(self, world: Sandbox) -> None:
+        self.inner = httpx.WSGITransport(app=make_app(world))
+        self.requests: list[list[str]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        root = etree.fromstring(request.content)
+        self.requests.append(
+            [fn[0].findtext("object") or fn[0].tag for fn in root.iter("function")]
+        )
+        return self.inner.handle_request(request)
+
+
+def _recorded(
+    world: Sandbox, company: str, **options: object
+) -> tuple[IntacctClient, FunctionRecorder]:
+    transport = FunctionRecorder(world)
+    client = IntacctClient(
+        credentials(company),
+        endpoint=f"http://{IN_PROCESS_HOST}{GATEWAY_PATH}",
+        allowed_hosts=[IN_PROCESS_HOST],
+        transport=transport,
+        sleep=options.pop("sleep", lambda _s: None),  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]
+    )
+    return client, transport
+
+
+def test_a_read_that_intacct_says_is_temporarily_off_line_is_sent_again_alone(
+    world: Sandbox,
+) -> None:
+    """Off-line inside a result (HTTP 200, the other functions ran): only that function is sent
+    again, after a pause, and its second answer takes its place."""
+    from intacct.sandbox.world import FaultPlan
+
+    sleeps = SleepRecorder()
+    client, transport = _recorded(world, "healthy-top", sleep=sleeps)
+    with client:
+        client.session()
+        # The company's functions so far: getAPISession (1). Then DEPARTMENT (2), VENDOR (3,
+        # off-line), CLASS (4); VENDOR again (5).
+        world.company("healthy-top").faults = FaultPlan(offline_every=3)
+        functions = [
+            p.query(name, ["RECORDNO"], page_size=1) for name in ("DEPARTMENT", "VENDOR", "CLASS")
+        ]
+        transport.requests.clear()
+        response = client.send(functions)
+    assert [r.ok for r in response.results] == [True, True, True]
+    assert [r.controlid for r in response.results] == [f.controlid for f in functions]
+    assert transport.requests == [["DEPARTMENT", "VENDOR", "CLASS"], ["VENDOR"]]
+    assert len(sleeps.delays) == 1
+
+
+def test_a_read_off_line_every_time_ends_with_that_error_after_the_retry_budget(
+    world: Sandbox,
+) -> None:
+    from intacct.errors import ServiceUnavailableError
+    from intacct.sandbox.world import FaultPlan
+
+    client, transport = _recorded(world, "healthy-top", max_retries=3)
+    with client:
+        client.session()
+        world.company("healthy-top").faults = FaultPlan(offline_every=1)
+        transport.requests.clear()
+        result = client.send([p.query("VENDOR", ["RECORDNO"], page_size=1)]).results[0]
+    with pytest.raises(ServiceUnavailableError) as info:
+        result.raise_for_status()
+    assert info.value.transient
+    assert info.value.step == "transient"
+    assert len(transport.requests) == 4  # the first try and three retries
+
+
+def test_a_write_whose_result_says_off_line_is_not_sent_again(world: Sandbox) -> None:
+    from intacct.errors import ServiceUnavailableError
+    from intacct.sandbox.world import FaultPlan
+
+    client, transport = _recorded(world, "healthy-top")
+    create = p.Function(
+        "create", etree.fromstring("<create><CLASS><CLASSID>X</CLASSID></CLASS></create>")
+    )
+    with client:
+        client.session()
+        world.company("healthy-top").faults = FaultPlan(offline_every=1)
+        transport.requests.clear()
+        result = client.send([create]).results[0]
+    assert isinstance(result.error(), ServiceUnavailableError)
+    assert len(transport.requests) == 1
+
+
+@pytest.mark.parametrize("http_401", [False, True], ids=["invalid-session", "http-401"])
+def test_a_session_the_company_no_longer_knows_signs_in_again_whichever_way_it_says_so(
+    connect: ConnectFactory, world: Sandbox, http_401: bool
+) -> None:
+    """Unverified which a real company answers to a lost session: the classic "Invalid session"
+    at authentication level, or HTTP 401 XMLGW_JPP0002 (the current gateway's answer to wrong
+    credentials, which the official SDKs test with a session request). Either way the client
+    signs in again; wrong credentials then fail that sign-in itself."""
+    world.company("healthy-top").expired_session_http_401 = http_401
+    client = connect("healthy-top")
+    first = client.session()
+    world.drop_session(first.session_id)
+    assert client.call(p.query("VENDOR", ["RECORDNO"], page_size=1)).ok
+    assert client.session().session_id != first.session_id
+    assert client.round_trips == 4  # login, refused call, login again, the call again
+
+
+def test_a_401_to_a_session_request_with_a_password_changed_since_names_the_credentials(
+    connect: ConnectFactory, world: Sandbox
+) -> None:
+    from intacct.sandbox import SANDBOX_USER_PASSWORD as RIGHT
+
+    world.company("healthy-top").expired_session_http_401 = True
+    client = connect("healthy-top", password=RIGHT)
+    first = client.session()
+    world.drop_session(first.session_id)
+    client.credentials = credentials("healthy-top", password="Changed-Since-1")
+    with pytest.raises(SignInError) as info:
+        client.call(p.query("VENDOR", ["RECORDNO"], page_size=1))
+    assert info.value.step == "credentials"
+    assert client.round_trips == 3  # login, refused call, the sign-in that failed
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 413])
+def test_a_4xx_that_is_no_gateway_answer_is_never_retried(status: int) -> None:
+    from intacct.errors import RequestRefusedError
+
+    calls: list[int] = []
+    client = _login_client(_always(status, calls), SleepRecorder(), max_retries=4)
+    with pytest.raises(RequestRefusedError) as info:
+        client.send([p.get_dimensions()], login=client.credentials.login())
+    assert len(calls) == 1
+    assert info.value.status_code == status
+    assert not info.value.transient
+    assert f"HTTP {status}" in str(info.value)
+
+
+def test_a_gateway_answer_without_an_xml_content_type_or_declaration_is_still_read() -> None:
+    """HTTP 400 with a bare <response> (no XML declaration, a text/plain type): the bad company
+    ID it says, not a busy gateway."""
+    from intacct.errors import UnknownCompanyError
+
+    body = (
+        b"<response><control><status>failure</status></control><errormessage><error>"
+        b"<errorno>invalidRequest</errorno><description>Invalid Request</description>"
+        b"</error></errormessage></response>"
+    )
+    calls: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(400, content=body, headers={"content-type": "text/plain"})
+
+    client = _login_client(httpx.MockTransport(answer), SleepRecorder())
+    with pytest.raises(UnknownCompanyError):
+        client.send([p.get_dimensions()], login=client.credentials.login())
+    assert len(calls) == 1
+
+
+def test_a_page_that_does_not_say_what_remains_is_measured_by_its_totalcount() -> None:
+    """Every capture says ``numremaining``; one without it must not end the paging early."""
+    from intacct.client import Page
+
+    from .test_protocol import fixture
+
+    body = fixture("query_apbill_page.xml")
+    cut = re.sub(rb'\s*numremaining="\d+"', b"", body)
+    assert cut != body
+    [result] = p.parse_response(cut).results
+    assert result.numremaining is None
+    assert Page.of(result, 2).numremaining == 1  # 5 in all, 2 before, 2 here
+    assert Page.of(result, 3).numremaining == 0
+    [result] = p.parse_response(re.sub(rb'\s*totalcount="\d+"', b"", cut)).results
+    assert Page.of(result, 2).numremaining == 0  # nothing known: this page is the last

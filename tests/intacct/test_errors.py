@@ -630,6 +630,7 @@ def test_each_error_names_its_guide_step(cls: type[e.IntacctError], step: str) -
         e.TransactionAbortedError,
         e.ProtocolError,
         e.EndpointError,
+        e.RequestRefusedError,
     ],
 )
 def test_errors_without_a_guide_step(cls: type[e.IntacctError]) -> None:
@@ -652,3 +653,50 @@ def test_transport_errors_sit_at_http_level() -> None:
     assert isinstance(got, e.TransportError)
     assert str(e.ProtocolError())
     assert str(e.ProtocolError("bad")) == "bad"
+
+
+# --- wordings third-party connectors meet in real companies (unverified numbers) ----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("You're not authorized to perform this action", e.PermissionDeniedError),
+        ("You are not authorized to perform this action.", e.PermissionDeniedError),
+        ("This feature is disabled for your company or your current user", e.NotApplicableError),
+        ("Object type advaudithistory is not valid", e.UnknownObjectError),
+        ("There was an error processing the request.", e.ResultError),
+    ],
+)
+def test_unverified_per_object_wordings_of_real_companies(
+    text: str, expected: type[e.GatewayError]
+) -> None:
+    """A third-party connector expects these per object from real companies (numbers unknown):
+    a permission row then says missing or not applicable rather than "not checked"; a generic
+    processing error stays a plain result error (nothing is known from it)."""
+    got = classified(err("DL02000001", "Error", text), "result")
+    assert type(got) is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Sender ID/Password is invalid.", "Invalid sender password", "The Sender ID is invalid"],
+)
+def test_a_sender_wording_at_control_level_is_our_configuration_not_the_customers(
+    text: str,
+) -> None:
+    """At control level nothing of the customer's was read yet: a wording naming the sender (and
+    a password) is our sender configuration; only HTTP 401, XMLGW_JPP0002 or a sign-in wording
+    there names the customer's credentials."""
+    got = classified(err("XL03000006", description2=text), "control")
+    check(got, e.SenderCredentialsError, "sender_config", "control")
+    assert type(classified(err("XL03000006", "Password expired"), "control")) is (
+        e.RequestRejectedError
+    )
+
+
+def test_unverified_second_sender_not_authorized_wording() -> None:
+    """Quoted, truncated, by a third-party connector's troubleshooting page (weak evidence)."""
+    text = "You are not authorized to use Web Services under the company ACME"
+    got = classified(err("XL03000006", description2=text), "authentication")
+    check(got, e.SenderNotAuthorizedError, "sender_authorization", "authentication")

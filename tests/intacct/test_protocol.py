@@ -600,9 +600,16 @@ def test_error_texts_are_decoded_and_stripped_of_markup() -> None:
     assert result.errors[0].description2 == "There was an error processing the request."
 
 
-def test_support_id_suffix_is_kept_as_sent() -> None:
+def test_support_id_suffix_is_url_decoded() -> None:
+    # The gateway URL-encodes the ID (%7E); a person quotes it to Sage support decoded (FYLE
+    # decodes it too). Only the ID is decoded: a percent sign elsewhere in the text stays.
     [error] = parse("control_parse_error_support_id.xml").errors
-    assert error.description2.endswith("[Support ID: p5rxS%7EYxEXrDEnVyr0F531W8X9bQAAACQ]")
+    assert error.description2.endswith("[Support ID: p5rxS~YxEXrDEnVyr0F531W8X9bQAAACQ]")
+    body = fixture("control_parse_error_support_id.xml").replace(
+        b"XML Parse schema error", b"100%7E done: XML Parse schema error"
+    )
+    [error] = p.parse_response(body).errors
+    assert error.description2.startswith("100%7E done")
     assert error.as_dict()["description"] is None
     assert error.as_dict()["correction"] is None
 
@@ -1183,3 +1190,20 @@ def test_parse_response_raises_nothing_but_protocol_error(body: bytes) -> None:
         err = result.error()
         assert (err is None) == result.ok
         assert err is None or err.level == "result"
+
+
+def test_a_dtd_quoted_inside_cdata_or_a_comment_is_text_not_a_dtd() -> None:
+    """A record's text may quote HTML; only a declaration outside CDATA and comments is one."""
+    body = XXE_FILE.split(b"<!DOCTYPE")[0] + (
+        b"<response><control><status>success</status></control><operation><authentication>"
+        b"<status>success</status><userid>u</userid><companyid>c</companyid></authentication>"
+        b"<result><status>success</status><function>query</function><controlid>f</controlid>"
+        b'<data listtype="VENDOR" count="1" totalcount="1" numremaining="0"><VENDOR>'
+        b"<NOTES><![CDATA[<!DOCTYPE html><p>Pay by <b>wire</b></p>]]></NOTES>"
+        b"<!-- <!ENTITY x 'y'> --></VENDOR></data></result></operation></response>"
+    )
+    [result] = p.parse_response(body).results
+    assert result.records == [{"NOTES": "<!DOCTYPE html><p>Pay by <b>wire</b></p>"}]
+    # A declaration after such a section is still refused, and an unterminated one hides none.
+    _refused(body.replace(b"<response>", b"<![CDATA[x]]><!DOCTYPE r><response>"))
+    _refused(body.replace(b"]]></NOTES>", b"</NOTES><!DOCTYPE r>"))
