@@ -450,7 +450,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    for arg in given:
+        # Bytes that are not text in the locale arrive as lone surrogates: say so, at once.
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            parser.error(f"an argument is not valid text: {arg.encode('utf-8', 'replace')!r}")
+    args = parser.parse_args(given)
     try:
         code: int = args.func(args)
         return code

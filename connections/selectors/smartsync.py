@@ -3,6 +3,7 @@ command line, and where an object's next partial sync reads from (:func:`last_wa
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -221,3 +222,64 @@ def sync_report(run: SyncRun) -> dict[str, Any]:
             for row in SyncRunObject.objects.filter(run=run).order_by("pk")
         ],
     }
+
+
+@dataclass(frozen=True)
+class SyncAdvice:
+    """What to do about a failed run: a sentence, and the wizard step that fixes it (if any)."""
+
+    text: str
+    step_url: str = ""
+    step_label: str = ""
+
+
+#: Why a sync was refused, by the guide step (``intacct.errors`` keys) whose fix it needs.
+_REFUSED = {
+    "credentials": "Intacct refused the sign-in with the saved credentials (a changed or "
+    "expired password, or a user made inactive).",
+    "entity": "Intacct refused the entity ID saved with the credentials.",
+    "sender_config": "Intacct refused our own sender credentials: we have been alerted and will "
+    "fix it; there is nothing to change on your side.",
+    "sender_authorization": "Intacct refused our Sender ID for this company: it is no longer in "
+    "the company's Web Services authorizations.",
+    "ws_subscription": "Intacct says this company is not subscribed to Web Services (or its "
+    "demo period ended).",
+    "role_permissions": "Intacct refused a permission the sync needs.",
+}
+
+
+_ONE_REASON = re.compile(r"^\d+ of \d+ objects failed: ")
+
+
+def sync_advice(run: SyncRun | None) -> SyncAdvice | None:
+    """What to do about ``run``'s failure, read from the error class its message starts with
+    (``"SignInError: …"``); ``None`` for a run that did not fail, or whose message says all."""
+    from connections.guide import fix_label, wizard_step_urls
+    from connections.models import INTACCT_STEPS
+    from intacct import errors
+
+    if run is None or run.state != SyncRun.State.FAILED or not run.error:
+        return None
+    # "SignInError: …", or "6 of 6 objects failed: ServerError: …" (one reason for them all).
+    said = _ONE_REASON.sub("", run.error)
+    name = said.split(":", 1)[0].strip()
+    found = getattr(errors, name, None) if name.isidentifier() else None
+    if not (isinstance(found, type) and issubclass(found, errors.IntacctError)):
+        return None
+    step = found.step
+    if step == errors.STEP_TRANSIENT:
+        return SyncAdvice(
+            "Intacct was busy or could not be reached. What was synced before is kept: sync "
+            "again later (a scheduled sync tries again by itself)."
+        )
+    if step not in INTACCT_STEPS:
+        return None
+    reason = _REFUSED.get(step, "Intacct refused the sync for a setup reason.")
+    if step == "sender_config":
+        return SyncAdvice(reason)
+    page = INTACCT_STEPS[step]
+    return SyncAdvice(
+        f"{reason} What was synced before is kept; once it is fixed, sync again.",
+        wizard_step_urls(run.legal_entity)[page.value],
+        fix_label(page),
+    )

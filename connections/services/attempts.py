@@ -10,7 +10,14 @@ from django.utils import timezone
 
 from connections import audit
 from connections.crypto import Secret
-from connections.models import HANDOFF_STEPS, ConnectionAttempt, LegalEntity, Step, StepState
+from connections.models import (
+    HANDOFF_STEPS,
+    ApiSyncProfile,
+    ConnectionAttempt,
+    LegalEntity,
+    Step,
+    StepState,
+)
 from connections.services import health
 
 __all__ = [
@@ -66,6 +73,13 @@ def start_attempt(
     attempt.full_clean()
     attempt.save()
     StepState.objects.bulk_create(StepState(attempt=attempt, step=step) for step in Step)
+    # Step 8 is the legal entity's API Sync Profile, not the attempt's: an enabled one stays done
+    # (customer success need not create it again for new credentials).
+    if ApiSyncProfile.objects.filter(legal_entity=legal_entity, enabled=True).exists():
+        now = timezone.now()
+        StepState.objects.filter(attempt=attempt, step=Step.API_SYNC_PROFILE).update(
+            status=StepState.Status.VERIFIED, verified_at=now, updated_at=now
+        )
     audit.record_for_attempt(
         actor,
         "attempt.started",

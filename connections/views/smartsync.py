@@ -23,7 +23,7 @@ from connections.models import ApiSyncProfile, LegalEntity, Step, SyncRun, SyncS
 from connections.selectors.connections import current_attempt
 from connections.selectors.profiles import profile_of
 from connections.selectors.schedules import TIER_ALLOWANCE, next_sync_at, projected_transactions
-from connections.selectors.smartsync import run_objects, sync_history
+from connections.selectors.smartsync import run_objects, sync_advice, sync_history
 from connections.services.schedules import save_schedule
 from connections.services.smartsync import start_sync
 from connections.views.decorators import wants_fragment, wizard_view
@@ -230,6 +230,7 @@ def _context(
         "run": run,
         "run_active": active,
         "run_objects": run_objects(run, profile),
+        "advice": sync_advice(run),
         "run_url": reverse("connections:sync_run", args=[public_id, run.public_id])
         if run is not None
         else "",

@@ -31,6 +31,7 @@ from connections.models import (
     ConnectionAttempt,
     LegalEntity,
     Step,
+    StepState,
     VerificationRun,
 )
 from connections.selectors.connections import (
@@ -388,7 +389,21 @@ def _result_context(
         "test_url": reverse("connections:test_connection", args=[legal_entity.public_id]),
         "can_test": bool(attempt and attempt.has_credentials),
         "handoff": False,
+        "credentials_saved_since": _saved_since(attempt, run),
     }
+
+
+def _saved_since(attempt: ConnectionAttempt | None, run: VerificationRun | None) -> Any:
+    """When the credentials were saved, if that was after ``run`` started: its results are then
+    those of the earlier credentials."""
+    if attempt is None or run is None or not run.is_finished:
+        return None
+    saved = (
+        StepState.objects.filter(attempt=attempt, step=Step.CREDENTIALS)
+        .values_list("acknowledged_at", flat=True)
+        .first()
+    )
+    return saved if saved is not None and saved > run.created_at else None
 
 
 def _credentials_context(

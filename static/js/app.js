@@ -109,6 +109,7 @@
     field.value = button.getAttribute("data-pick-entity");
     var entityLevel = form.querySelector("input[name=integration_type][value=entity_level]");
     if (entityLevel) entityLevel.checked = true;
+    field.dispatchEvent(new Event("input", { bubbles: true }));
     field.focus();
     announce("Entity " + field.value + " chosen.");
   });
@@ -138,4 +139,33 @@
 
   document.addEventListener("DOMContentLoaded", function () { restoreTicks(document); });
   document.addEventListener("htmx:load", function (event) { restoreTicks(event.detail.elt); });
+
+  // --- Step 7: the test uses the saved credentials. -------------------------------------------
+  // Once a credentials field is edited and not saved, the test button waits for the save and a
+  // note says why (re-applied when the result region is swapped in by its poll).
+  var credentialsEdited = false;
+
+  function holdTestForSave() {
+    if (!credentialsEdited) return;
+    var note = document.getElementById("unsaved-credentials");
+    if (note) note.hidden = false;
+    var button = document.querySelector("#result .result-header button[type=submit]");
+    if (button) button.disabled = true;
+  }
+
+  function credentialsEdit(event) {
+    var target = event.target;
+    if (!target || !target.closest || !target.closest(".credentials-form")) return;
+    credentialsEdited = true;
+    holdTestForSave();
+  }
+  document.addEventListener("input", credentialsEdit);
+  document.addEventListener("change", credentialsEdit);
+  // Saving (a boosted post: the page is swapped in, not reloaded) makes the typed ones saved.
+  document.addEventListener("submit", function (event) {
+    if (event.target && event.target.matches && event.target.matches(".credentials-form")) {
+      credentialsEdited = false;
+    }
+  });
+  document.addEventListener("htmx:afterSwap", holdTestForSave);
 })();

@@ -270,3 +270,16 @@ def test_entity_level_connection_picks_the_entity_intacct_lists(
     expect(entity_line).to_contain_text("Passed")
     expect(entity_line).to_contain_text("Signed in to entity 'E200'.")
     expect(rail_item(page, "Credentials")).to_contain_text("Verified")
+
+    # Typed but not saved: the test would use the saved credentials, so it waits for the save.
+    step.get_by_label("Company ID", exact=True).fill("no-custom-field")
+    note = result.locator("#unsaved-credentials")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("save first, then test")
+    expect(result.get_by_role("button", name="Test again")).to_be_disabled()
+    # Saved: the report on screen is for the earlier credentials, and says so.
+    step.get_by_role("button", name="Save credentials").click()
+    expect(page.locator(".messages")).to_contain_text("start a new attempt")
+    expect(step.get_by_label("Company ID", exact=True)).to_have_value("no-custom-field")
+    expect(result.locator("#unsaved-credentials")).to_be_hidden()
+    expect(result.get_by_role("button", name="Test connection")).to_be_enabled()

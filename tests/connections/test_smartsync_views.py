@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from connections.models import SyncRun, SyncRunObject, SyncSchedule
 from tests.factories import ApiSyncProfileFactory
@@ -292,3 +293,40 @@ def test_a_watched_run_that_ended_between_looks_refreshes_the_history(
     assert {"sync-finished", "rail-changed"} <= set(json.loads(something_new["HX-Trigger"]))
     assert 'id="step-status" hx-swap-oob="true"' in something_new.content.decode()
     assert f"seen={scheduled.public_id}" in something_new.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("company", "words", "link"),
+    [
+        ("bad-password", "Intacct refused the sign-in with the saved credentials", "credentials"),
+        ("sender-not-authorized", "Intacct refused our Sender ID", "sender_authorization"),
+        ("healthy-top", "Intacct was busy or could not be reached", ""),
+    ],
+)
+def test_a_failed_sync_says_what_to_do_once_and_links_the_step_that_fixes_it(
+    system_admin, connected, sandbox, pauses, company, words, link
+):
+    """A run that failed as a whole (a sign-in refused after the password changed, our Sender
+    ID removed, Intacct down) says what to do above its objects, links the wizard step, and does
+    not repeat the error under each object, whose bars stay empty."""
+    from intacct.sandbox.world import FaultPlan
+    from tests.connections.test_smartsync import sync
+
+    legal_entity = connected("healthy-top")
+    if company == "healthy-top":
+        sandbox.company(company).faults = FaultPlan(errors_every=1000, errors_burst=1000)
+    else:
+        legal_entity.attempts.current().update(company_id=company)
+    run = sync(legal_entity, kind=SyncRun.Kind.FULL)
+    assert run.state == SyncRun.State.FAILED
+
+    page = _client(system_admin).get(_url("smartsync", legal_entity)).content.decode()
+    html = page[page.index('<section id="sync-run"') :]
+    html = html[: html.index("</section>")]
+
+    assert words in html
+    reason = escape(run.error.split("failed: ")[-1])
+    assert html.count(reason) == 1, "the run's error is said once, not under every object"
+    if link:
+        assert f'href="{_url(link, legal_entity)}"' in html
+    assert 'max="1" value="1"' not in html, "a failed object's bar is not drawn full"

@@ -641,6 +641,49 @@ def test_changing_verified_credentials_starts_a_new_attempt(system_admin, attemp
     assert current.steps.get(step=Step.WS_USER).status == StepState.Status.ACKNOWLEDGED
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_new_credentials_keep_step_8_while_the_entity_has_an_enabled_profile(
+    system_admin, attempt, enabled
+):
+    """The API Sync Profile is the legal entity's: a new attempt (new password for a verified
+    connection) has step 8 done if the profile is enabled, so once verified again the wizard
+    goes on at step 9, not back to waiting for customer success."""
+    from connections.models import ApiSyncProfile
+
+    ApiSyncProfile.objects.create(
+        legal_entity=attempt.legal_entity, object_names=["VENDOR"], enabled=enabled
+    )
+    ConnectionAttempt.objects.filter(pk=attempt.pk).update(state=ConnectionAttempt.State.VERIFIED)
+    url = reverse("connections:credentials", args=[attempt.legal_entity.public_id])
+
+    _client(system_admin).post(url, _credentials(password="New-Pa55word"))
+
+    current = attempt.legal_entity.attempts.current().get()
+    assert current.pk != attempt.pk
+    expected = StepState.Status.VERIFIED if enabled else StepState.Status.PENDING
+    assert current.steps.get(step=Step.API_SYNC_PROFILE).status == expected
+    assert current.steps.get(step=Step.SMARTSYNC).status == StepState.Status.PENDING
+
+
+def test_a_test_of_credentials_saved_again_since_says_it_is_out_of_date(system_admin, attempt):
+    """An attempt not yet verified is updated in place: its last test is of the credentials
+    before, and the page says so rather than showing it as current."""
+    VerificationRunFactory(attempt=attempt, state=VerificationRun.State.FAILED)
+    url = reverse("connections:credentials", args=[attempt.legal_entity.public_id])
+    client = _client(system_admin)
+    assert "Out of date" not in _page(client.get(url))
+
+    response = client.post(url, _credentials(password="New-Pa55word"), follow=True)
+
+    page = _page(response)
+    assert attempt.legal_entity.attempts.current().get().pk == attempt.pk
+    assert "Out of date:" in page
+    assert "The results below are for the earlier credentials: test again." in page
+    # Tested again: current.
+    VerificationRunFactory(attempt=attempt, state=VerificationRun.State.FAILED)
+    assert "Out of date" not in _page(client.get(url))
+
+
 def test_unchanged_verified_credentials_keep_the_attempt(system_admin, attempt):
     ConnectionAttempt.objects.filter(pk=attempt.pk).update(state=ConnectionAttempt.State.VERIFIED)
     url = reverse("connections:credentials", args=[attempt.legal_entity.public_id])

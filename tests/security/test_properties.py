@@ -784,6 +784,8 @@ def spoil(option: str, value: str, working: list[str] = VALID_CONNECTION) -> lis
 @example(argv=["check", *VALID_CONNECTION])
 @example(argv=["check", *spoil("--company", "acme\x01")])
 @example(argv=["check", *spoil("--user", "\udcff")])
+# Found by this test: a name only written into the report (not sent) failed to print.
+@example(argv=["check", *VALID_CONNECTION, "--product", "\udc80"])
 @example(argv=["check", *spoil("--entity", "E\x1b[2J")])
 @example(argv=["check", *spoil("--sender-id", "sender\x7f\x02")])
 @example(argv=["check", *spoil("--password-env", "PROPS_CONTROL_PW")])
