@@ -10,3 +10,4 @@ class ConnectionsConfig(AppConfig):
         # Register the tasks in every process (web, commands, workers): the services queue them
         # by name through connections.services.queue, without importing them.
         from connections import tasks  # noqa: F401
+        from connections.views import pages  # noqa: F401  (its logout message receiver)

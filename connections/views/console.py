@@ -20,7 +20,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from connections.access import legal_entity_for_customer_success
 from connections.charts import bar_chart, stacked_bar_chart
@@ -312,15 +312,19 @@ ACTIONS: dict[str, tuple[str, bool]] = {
 
 
 @console_view
-@require_POST
+@require_http_methods(["GET", "POST"])
 def entity_action(request: HtmxHttpRequest, public_id: Any, action: str) -> HttpResponse:
     """Run one of :data:`ACTIONS` on the entity; a destructive one shows a confirmation page
-    first (its form posts again with ``confirm``)."""
+    first (its form posts again with ``confirm``). Opened by address (the confirmation page's
+    own, reloaded or bookmarked), it shows that page again, or the entity's page; only a POST
+    acts."""
     if action not in ACTIONS:
         raise Http404("No such action.")
     legal_entity = legal_entity_for_customer_success(request.user, public_id)
     label, destructive = ACTIONS[action]
-    if destructive and request.POST.get("confirm") != "yes":
+    if request.method == "GET" and not destructive:
+        return redirect("console:entity", legal_entity.public_id)
+    if destructive and (request.method == "GET" or request.POST.get("confirm") != "yes"):
         context = {
             "legal_entity": legal_entity,
             "action": action,

@@ -1,16 +1,25 @@
-"""The home page, the health check and /favicon.ico."""
+"""The home page, the health check, /favicon.ico and the login page."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.signals import user_logged_out
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from connections.access import is_customer_success
 from connections.http import HtmxHttpRequest
+from connections.models import Membership
 from connections.services.sandbox_status import sandbox_status
 
 
@@ -39,3 +48,24 @@ def healthz(request: HttpRequest) -> HttpResponse:
 def favicon(request: HttpRequest) -> HttpResponse:
     """Pages without an icon link (the admin's, error pages) make browsers ask for /favicon.ico."""
     return redirect(static("favicon.svg"), permanent=True)
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login; without a ``next``, customer-success staff who belong to no
+    organization land on the console (the wizard has nothing for them)."""
+
+    def get_default_redirect_url(self) -> str:
+        user = self.request.user
+        if (
+            is_customer_success(user)
+            and not Membership.objects.filter(user_id=int(user.pk or 0)).exists()
+        ):
+            return reverse("console:overview")
+        return super().get_default_redirect_url()
+
+
+@receiver(user_logged_out)
+def _say_signed_out(sender: Any, request: HttpRequest | None, **kwargs: Any) -> None:
+    """The login page a logout lands on says it happened."""
+    if request is not None:
+        messages.info(request, "You are logged out.", fail_silently=True)

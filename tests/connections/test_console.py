@@ -378,6 +378,25 @@ def test_destructive_actions_ask_first(cs_client, cs_user, legal_entity, verifie
     assert AuditEvent.objects.get(action="handoff_link.revoked").actor == cs_user
 
 
+def test_an_action_opened_by_its_address_acts_only_when_posted(
+    cs_client, legal_entity, verified, system_admin
+):
+    """The confirmation page's address, reloaded or bookmarked: a destructive action asks
+    again; another goes to the entity's page. Neither acts."""
+    link = create_handoff_link(verified, actor=system_admin)
+    revoke = reverse("console:entity_action", args=[legal_entity.public_id, "revoke_links"])
+    page = cs_client.get(revoke)
+    assert page.status_code == 200
+    assert 'name="confirm" value="yes"' in page.text
+    reverify = reverse("console:entity_action", args=[legal_entity.public_id, "reverify"])
+    answer = cs_client.get(reverify)
+    assert answer.status_code == 302
+    assert answer["Location"] == reverse("console:entity", args=[legal_entity.public_id])
+    link.refresh_from_db()
+    assert link.revoked_at is None
+    assert not VerificationRun.objects.filter(trigger=VerificationRun.Trigger.CONSOLE).exists()
+
+
 def test_pause_and_resume_the_schedule(cs_client, cs_user, legal_entity, verified):
     create_api_sync_profile(legal_entity, object_names=["VENDOR"])
     save_schedule(legal_entity, {"frequency": "daily"}, None)
@@ -416,7 +435,8 @@ def test_an_unknown_action_is_404(cs_client, legal_entity):
 def test_actions_need_post_and_csrf(client, cs_user, legal_entity, verified):
     url = reverse("console:entity_action", args=[legal_entity.public_id, "reverify"])
     client.force_login(cs_user)
-    assert client.get(url).status_code == 405
+    assert client.get(url).status_code == 302  # to the entity's page, not acting
+    assert client.put(url).status_code == 405
     strict = type(client)(enforce_csrf_checks=True)
     strict.force_login(cs_user)
     assert strict.post(url).status_code == 403

@@ -149,3 +149,38 @@ def test_healthz_needs_no_login(client):
 
     assert response.status_code == 200
     assert response.content == b"ok"
+
+
+# --- Logging in and out ------------------------------------------------------------------------
+
+
+def _log_in(client, username: str, **extra: str):
+    return client.post(
+        reverse("login"), {"username": username, "password": "Pa55word-for-tests", **extra}
+    )
+
+
+@pytest.mark.django_db
+def test_customer_success_staff_of_no_organization_land_on_the_console(client, settings):
+    from django.contrib.auth.models import Group
+
+    from connections.models import CUSTOMER_SUCCESS_GROUP
+    from tests.factories import UserFactory
+
+    staff = UserFactory(username="success", password="Pa55word-for-tests")
+    staff.groups.add(Group.objects.get_or_create(name=CUSTOMER_SUCCESS_GROUP)[0])
+
+    assert _log_in(client, "success")["Location"] == reverse("console:overview")
+    client.logout()
+    # An explicit next wins.
+    assert _log_in(client, "success", next="/connect/")["Location"] == "/connect/"
+
+
+@pytest.mark.django_db
+def test_a_customer_lands_on_the_home_page_and_is_told_when_logged_out(client, system_admin):
+    system_admin.set_password("Pa55word-for-tests")
+    system_admin.save()
+
+    assert _log_in(client, system_admin.username)["Location"] == "/"
+    page = client.post(reverse("logout"), follow=True).content.decode()
+    assert "You are logged out." in page

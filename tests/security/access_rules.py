@@ -199,7 +199,9 @@ TABLE: dict[str, Rule] = {
         writes=True,
     ),
     "console:entity": Rule(CONSOLE, hides=True),
-    "console:entity_action": Rule(CONSOLE, POST, writes=True, page="console:entity", hides=True),
+    "console:entity_action": Rule(
+        CONSOLE, GET_POST, writes=True, page="console:entity", hides=True
+    ),
     "console:funnel": Rule(CONSOLE, hides=True),
     "console:sync_health": Rule(CONSOLE, hides=True),
     # Accounts (django.contrib.auth.urls).
