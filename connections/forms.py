@@ -8,7 +8,7 @@ The password is never rendered back; left blank it keeps the stored one.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 from django import forms
@@ -414,13 +414,32 @@ class SyncScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
             "day-of-week, e.g. 30 6 * * 1-5.",
         }
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Needed by every frequency but "Cron expression": clean() says so for the others.
+        self.fields["time_of_day"].required = False
+        self.fields["timezone"].error_messages["invalid_choice"] = (
+            "Pick a time zone from the list (for example Europe/Paris or UTC)."
+        )
+        self.fields["timezone"].error_messages["required"] = "Pick the time zone of the schedule."
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if cleaned.get("frequency") == SyncSchedule.Frequency.CRON:
+        frequency = cleaned.get("frequency")
+        if frequency == SyncSchedule.Frequency.CRON:
             try:
                 parse_cron(cleaned.get("cron_expression") or "")
             except ValidationError as error:
                 self.add_error("cron_expression", error)
+            if cleaned.get("time_of_day") is None and "time_of_day" not in self.errors:
+                # Not used by a cron expression: the one saved (or the default) stays.
+                cleaned["time_of_day"] = self.instance.time_of_day or time(2, 0)
+        elif frequency and cleaned.get("time_of_day") is None and "time_of_day" not in self.errors:
+            self.add_error(
+                "time_of_day",
+                "Enter the time syncs start, as hours and minutes (for example 06:30); every "
+                "hour uses only its minutes.",
+            )
         return cleaned
 
     def validate_constraints(self, exclude: Any = None) -> None:

@@ -168,12 +168,15 @@ def send_alert_email(alert_id: int) -> None:
 
 
 def customer_admin_emails(legal_entity: LegalEntity) -> list[str]:
-    """The e-mail addresses of the organization's System Administrators."""
+    """The e-mail addresses of the organization's System Administrators who can open the
+    wizard the e-mail links to (their home org unit is the organization's root)."""
     return sorted(
         Membership.objects.filter(
             organization_id=legal_entity.organization_id,
             role=Membership.Role.SYSTEM_ADMINISTRATOR,
             user__is_active=True,
+            home_org_unit__parent__isnull=True,
+            home_org_unit__organization_id=legal_entity.organization_id,
         )
         .exclude(user__email="")
         .values_list("user__email", flat=True)
@@ -190,9 +193,10 @@ def customer_success_emails() -> list[str]:
     return sorted(set(users.values_list("email", flat=True)))
 
 
-def send_profile_ready_email(legal_entity_id: int) -> None:
-    """Tell the organization's admins that customer success created (or enabled) the entity's
-    API Sync Profile, with the link to step 9; a failure to send is logged, never raised."""
+def send_profile_ready_email(legal_entity_id: int, *, enabled_again: bool = False) -> None:
+    """Tell the organization's admins that customer success created (or enabled again) the
+    entity's API Sync Profile, with the link to step 9; a failure to send is logged, never
+    raised."""
     legal_entity = (
         LegalEntity.objects.select_related("organization").filter(pk=legal_entity_id).first()
     )
@@ -204,8 +208,13 @@ def send_profile_ready_email(legal_entity_id: int) -> None:
     url = settings.SITE_URL + reverse("connections:smartsync", args=[legal_entity.public_id])
     message = EmailMessage(
         f"{legal_entity.name} is ready for SmartSync",
-        f"Customer success created the API Sync Profile of {legal_entity.name}. Continue with "
-        f"step 9 of the connection guide, SmartSync: {url}\n",
+        f"Customer success {'enabled again' if enabled_again else 'created'} the API Sync "
+        f"Profile of {legal_entity.name}. "
+        + (
+            f"SmartSync can run again, on demand and on its schedule: {url}\n"
+            if enabled_again
+            else f"Continue with step 9 of the connection guide, SmartSync: {url}\n"
+        ),
         settings.DEFAULT_FROM_EMAIL,
         to=admins,
     )

@@ -92,7 +92,9 @@ def change_api_sync_profile(
     )
     health.refresh_health(legal_entity.pk)
     if enabled and not previous["enabled"]:
-        transaction.on_commit(partial(alerts.send_profile_ready_email, legal_entity.pk))
+        transaction.on_commit(
+            partial(alerts.send_profile_ready_email, legal_entity.pk, enabled_again=True)
+        )
     return profile
 
 

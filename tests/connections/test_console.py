@@ -546,3 +546,27 @@ def test_the_console_says_how_long_ago_in_one_unit(seconds, age, ago):
     moment = timezone.now() - timedelta(seconds=seconds)
     assert (age_filter(moment), ago_filter(moment)) == (age, ago)
     assert (age_filter(None), ago_filter(None)) == ("", "")
+
+
+def test_profile_e_mails_go_to_admins_who_can_open_the_link_and_say_created_or_enabled_again(
+    legal_entity, system_admin, django_capture_on_commit_callbacks
+):
+    """An admin whose home org unit is not the root cannot open the wizard the e-mail links to:
+    not a recipient. Enabling a disabled profile says so, not "created"."""
+    from connections.services.api_sync import change_api_sync_profile
+    from tests.factories import MembershipFactory, OrgUnitFactory
+
+    organization = legal_entity.organization
+    branch = OrgUnitFactory(organization=organization, parent=organization.units.root())
+    MembershipFactory(organization=organization, user__username="branch", home_org_unit=branch)
+    with django_capture_on_commit_callbacks(execute=True):
+        profile, _ = create_api_sync_profile(legal_entity, object_names=["VENDOR"])
+    (created,) = mail.outbox
+    assert created.to == [system_admin.email]
+    assert "created the API Sync Profile" in created.body
+    with django_capture_on_commit_callbacks(execute=True):
+        change_api_sync_profile(profile, object_names=None, enabled=False)
+        change_api_sync_profile(profile, object_names=None, enabled=True)
+    assert len(mail.outbox) == 2
+    assert "enabled again the API Sync Profile" in mail.outbox[1].body
+    assert "created" not in mail.outbox[1].body

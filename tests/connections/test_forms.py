@@ -309,3 +309,39 @@ def test_the_schedule_form_lists_every_time_zone_with_the_saved_one_selected():
     assert isinstance(form.fields["timezone"].widget, LongSelect)
     assert select.count("<option") > 400
     assert '<option value="America/Chicago" selected>America/Chicago</option>' in select
+
+
+SCHEDULE = {
+    "frequency": "daily",
+    "time_of_day": "06:30",
+    "weekday": "1",
+    "cron_expression": "",
+    "timezone": "UTC",
+    "kind": "partial",
+    "weekly_full_weekday": "0",
+    "enabled": "on",
+}
+
+
+@pytest.mark.django_db
+def test_a_cron_schedule_needs_no_time_of_day():
+    form = SyncScheduleForm({**SCHEDULE, "frequency": "cron", "cron_expression": "*/15 * * * *",
+                             "time_of_day": ""})  # fmt: skip
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["time_of_day"].strftime("%H:%M") == "02:00"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("frequency", ["hourly", "daily", "weekly"])
+def test_other_schedules_say_which_time_is_missing(frequency):
+    form = SyncScheduleForm({**SCHEDULE, "frequency": frequency, "time_of_day": ""})
+    assert not form.is_valid()
+    assert "Enter the time syncs start" in form.errors["time_of_day"][0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zone", ["Mars/Olympus", ""])
+def test_a_time_zone_not_in_the_list_is_named_specifically(zone):
+    form = SyncScheduleForm({**SCHEDULE, "timezone": zone})
+    assert not form.is_valid()
+    assert "time zone" in form.errors["timezone"][0]

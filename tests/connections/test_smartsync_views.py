@@ -330,3 +330,29 @@ def test_a_failed_sync_says_what_to_do_once_and_links_the_step_that_fixes_it(
     if link:
         assert f'href="{_url(link, legal_entity)}"' in html
     assert 'max="1" value="1"' not in html, "a failed object's bar is not drawn full"
+
+
+@pytest.mark.parametrize("ready", [True, False])
+def test_a_schedule_saved_before_the_profile_is_ready_says_it_waits(
+    system_admin, legal_entity, ready
+):
+    if ready:
+        ApiSyncProfileFactory(legal_entity=legal_entity)
+    data = {
+        "frequency": "cron",
+        "time_of_day": "02:00",
+        "weekday": "1",
+        "cron_expression": "* * * * *",
+        "timezone": "UTC",
+        "kind": "partial",
+        "weekly_full_weekday": "0",
+        "enabled": "on",
+    }
+
+    page = _client(system_admin).post(_url("sync_schedule", legal_entity), data, headers=HX)
+
+    html = page.content.decode()
+    assert SyncSchedule.objects.get(legal_entity=legal_entity).enabled
+    waiting = "no sync starts until the API Sync Profile is ready (step 8)"
+    assert (waiting in html) is not ready
+    assert ("Active: syncs start by themselves" in html) is ready
