@@ -182,8 +182,9 @@ def alert_fix_url(alert: Alert) -> str:
 
 
 def customer_alerts(user: Any) -> list[Alert]:
-    """The open alerts of the organizations ``user`` administers (System Administrator), for the
-    banner on their pages, each with ``fix_url`` (:func:`alert_fix_url`); one query."""
+    """The open alerts of the organizations ``user`` administers (System Administrator at the root
+    org unit: the wizard the banner links to opens for them), for the banner on their pages, each
+    with ``fix_url`` (:func:`alert_fix_url`); one query."""
     if user is None or not user.is_authenticated:
         return []
     alerts = list(
@@ -191,6 +192,7 @@ def customer_alerts(user: Any) -> list[Alert]:
             cleared_at__isnull=True,
             legal_entity__organization__memberships__user=user,
             legal_entity__organization__memberships__role=Membership.Role.SYSTEM_ADMINISTRATOR,
+            legal_entity__organization__memberships__home_org_unit__parent__isnull=True,
         )
         .select_related("legal_entity")
         .order_by("raised_at", "pk")

@@ -503,6 +503,13 @@ def test_customer_admins_see_the_alert_banner(client, legal_entity, system_admin
     outsider = MembershipFactory(organization=OrganizationFactory()).user
     client.force_login(outsider)
     assert "re-verification failed" not in client.get(reverse("connections:home")).text
+    # An admin away from the root org unit cannot open the wizard the banner links to.
+    from tests.factories import OrgUnitFactory
+
+    branch = OrgUnitFactory(organization=legal_entity.organization)
+    away = MembershipFactory(organization=legal_entity.organization, home_org_unit=branch).user
+    client.force_login(away)
+    assert "re-verification failed" not in client.get(reverse("connections:home")).text
 
 
 def test_customer_success_sets_the_companys_request_limit(
