@@ -508,6 +508,13 @@ class RequestLimitForm(forms.Form):
         min_value=1,
         max_value=20,
         help_text="Intacct allows 2 per company unless the company bought a higher tier.",
+        error_messages={
+            "required": "Enter how many requests may go to this company at once (usually 2).",
+            "invalid": "Enter a whole number of requests, for example 2.",
+            "min_value": "At least 1: a sync sends one request at a time at the least.",
+            "max_value": "At most 20: ask Sage what the company's tier allows before going "
+            "higher than its usual 2 to 6.",
+        },
     )
 
 

@@ -248,6 +248,13 @@ def queue_profile(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
 @require_GET
 def entity(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     legal_entity = legal_entity_for_customer_success(request.user, public_id)
+    return _entity_page(request, legal_entity)
+
+
+def _entity_page(
+    request: HtmxHttpRequest, legal_entity: LegalEntity, limit_form: RequestLimitForm | None = None
+) -> HttpResponse:
+    """The entity's page; ``limit_form``: the request-limit form as posted, with its errors."""
     detail = console.entity_detail(legal_entity)
     now = timezone.now()
     attempt = next((a for a in detail.attempts if a.is_current), None)
@@ -261,7 +268,8 @@ def entity(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
         "stuck": console.is_stuck(detail.health, now=now),
         "links": [(link, link.status(now)) for link in detail.links],
         "actions": _available_actions(detail, profile, now),
-        "limit_form": RequestLimitForm(
+        "limit_form": limit_form
+        or RequestLimitForm(
             initial={
                 "max_concurrent_requests": profile.max_concurrent_requests
                 if profile is not None
@@ -270,7 +278,9 @@ def entity(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
         ),
         "section": "overview",
     }
-    return render(request, "connections/console/entity.html", context)
+    return render(
+        request, "connections/console/entity.html", context, status=422 if limit_form else 200
+    )
 
 
 def _available_actions(
@@ -332,6 +342,11 @@ def entity_action(request: HtmxHttpRequest, public_id: Any, action: str) -> Http
             "section": "overview",
         }
         return render(request, "connections/console/confirm.html", context)
+    if action == "request_limit" and profile_of(legal_entity) is not None:
+        form = RequestLimitForm(request.POST)
+        if not form.is_valid():
+            # What was typed stays, with its error beside it.
+            return _entity_page(request, legal_entity, limit_form=form)
     level, message = _perform(request, legal_entity, action)
     messages.add_message(request, level, message)
     return redirect(reverse("console:entity", args=[legal_entity.public_id]))

@@ -517,8 +517,17 @@ def test_customer_success_sets_the_companys_request_limit(
 ):
     profile, _ = create_api_sync_profile(legal_entity, object_names=["VENDOR"])
     url = reverse("console:entity_action", args=[legal_entity.public_id, "request_limit"])
-    page = cs_client.post(url, {"max_concurrent_requests": "0"}, follow=True)
-    assert "Concurrent requests: Ensure this value is greater than or equal to 1." in page.text
+    for typed, said in (
+        ("0", "At least 1"),
+        ("21", "At most 20"),
+        ("abc", "Enter a whole number"),
+        ("", "Enter how many requests"),
+    ):
+        page = cs_client.post(url, {"max_concurrent_requests": typed})
+        # The entity's page again, what was typed kept, the error beside the field.
+        assert page.status_code == 422
+        assert said in page.text
+        assert f'name="max_concurrent_requests" value="{typed}"' in page.text or not typed
     profile.refresh_from_db()
     assert profile.max_concurrent_requests == 2
     page = cs_client.post(url, {"max_concurrent_requests": "4"}, follow=True)
