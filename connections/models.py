@@ -608,6 +608,54 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.action} at {self.at:%Y-%m-%d %H:%M}"
 
+    @property
+    def action_text(self) -> str:
+        """The action as people read it ("Credentials changed"); the code itself when new."""
+        return AUDIT_ACTIONS.get(self.action, self.action)
+
+    @property
+    def detail_text(self) -> str:
+        """``detail`` as "key: value; …" (lists joined with commas, nested values as JSON)."""
+        parts = []
+        for key, value in (self.detail or {}).items():
+            if value in (None, "", [], {}):
+                continue
+            if isinstance(value, list):
+                shown = ", ".join(str(v) for v in value)
+            elif isinstance(value, dict):
+                shown = ", ".join(f"{k} {v}" for k, v in value.items())
+            else:
+                shown = str(value)
+            parts.append(f"{key.replace('_', ' ')}: {shown}")
+        return "; ".join(parts)
+
+
+#: What each audit action is called on the customer's history and the console's audit log.
+AUDIT_ACTIONS: dict[str, str] = {
+    "organization.created": "Organization created",
+    "org_unit.created": "Org unit created",
+    "legal_entity.created": "Legal entity added",
+    "attempt.started": "Connection attempt started",
+    "attempt.credentials_changed": "Credentials changed",
+    "step.acknowledged": "Step marked done",
+    "verification.started": "Connection test started",
+    "verification.passed": "Connection test passed",
+    "verification.failed": "Connection test failed",
+    "verification.error": "Connection test could not reach Intacct",
+    "verification.expired": "Connection test timed out",
+    "verification.sender_config_failed": "Our sender credentials were refused",
+    "intacct.sign_in_refused": "Intacct refused the sign-in",
+    "handoff_link.created": "Hand-off link created",
+    "handoff_link.revoked": "Hand-off link revoked",
+    "api_sync_profile.created": "API Sync Profile created",
+    "api_sync_profile.changed": "API Sync Profile changed",
+    "sync.started": "Sync started",
+    "sync_schedule.created": "Sync Schedule created",
+    "sync_schedule.updated": "Sync Schedule changed",
+    "alert.raised": "Alert raised",
+    "alert.cleared": "Alert cleared",
+}
+
 
 class HandoffLink(models.Model):
     """A link for the customer's Intacct administrator: Intacct-side steps and checks, no account,

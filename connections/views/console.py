@@ -88,8 +88,12 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     now = timezone.now()
     form = ConsoleFilterForm(request.GET)
     filters = form.filters()
-    for name in form.errors:
-        messages.warning(request, f"The {name} filter was not understood and is ignored.")
+    for name, errors in form.errors.items():
+        label = str(form.fields[name].label or name).lower() if name in form.fields else name
+        messages.warning(
+            request,
+            f"The {label} filter was not understood and is ignored: {' '.join(str(e) for e in errors)}",
+        )
     rows = console.overview(
         now=now,
         flag=filters.get("flag", ""),

@@ -199,6 +199,11 @@ def test_an_unknown_filter_is_ignored_with_a_message(cs_client, legal_entity, ve
     assert response.status_code == 200
     assert "The flag filter was not understood" in response.text
     assert _names(response) == ["Acme US"]
+    response = cs_client.get(reverse("console:overview"), {"q": "a" * 500})
+    assert "The search filter was not understood and is ignored: Ensure this value has at " in (
+        response.text
+    )
+    assert _names(response) == ["Acme US"]
 
 
 def test_overview_pages(cs_client, settings):
