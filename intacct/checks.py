@@ -476,7 +476,15 @@ def _failed_sign_in(
     if step not in steps:
         step = "credentials"
     message = _failure_message(step, err, detail)
-    steps[step] = StepResult(step, FAILED, message, errorno, remedy_for(step, names))
+    remedy = remedy_for(step, names)
+    if isinstance(err, UnknownCompanyError):
+        # Only the company ID can be at fault: not the list of every sign-in cause.
+        remedy = (
+            "Check the company ID: enter only the Company ID part of your Intacct login, with no "
+            "spaces (Company → Company Info shows it). A console login (ending in -console or "
+            "the like) is not a company ID."
+        )
+    steps[step] = StepResult(step, FAILED, message, errorno, remedy)
     # What the failure proves about the steps before it.
     order = list(GUIDE_STEPS)
     if step != "sender_config":

@@ -304,3 +304,12 @@ def test_the_audit_trail_is_an_optional_permission(connect: ConnectFactory) -> N
     assert denied.to_json()["optional_permissions"][0]["key"] == "audit_trail"
     failed = verify(connect("bad-password"), names=NAMES)
     assert failed.audit_trail is None
+
+
+def test_an_unknown_company_is_told_to_check_the_company_id_only(connect: ConnectFactory) -> None:
+    step = verify(connect("unknown-company"), names=NAMES).step("credentials")
+    assert step.status == FAILED
+    assert step.message.startswith("Intacct does not know this company ID")
+    assert step.remedy is not None
+    assert step.remedy.startswith("Check the company ID: enter only the Company ID part")
+    assert "password" not in step.remedy.lower()  # not the list of every sign-in cause
