@@ -490,6 +490,10 @@ def test_sync_health_by_day(cs_client, legal_entity):
     cells = re.findall(r'<td class="number">([^<]*)</td>', today.group(1))
     # succeeded, partly failed, failed, median, 95th percentile, API transactions
     assert cells == ["2", "0", "1", "30.0 s", "48.0 s", "12"]
+    # Each chart names its first and last day under its axis (the table has every day).
+    first_day = (now - timedelta(days=29)).strftime("%d %b")  # 30 days
+    assert re.search(rf'<text class="chart-label"[^>]*>{first_day}</text>', text)
+    assert re.search(rf'<text class="chart-label"[^>]*text-anchor="end">{now:%d %b}</text>', text)
 
 
 def test_customer_admins_see_the_alert_banner(client, legal_entity, system_admin, clerk):
