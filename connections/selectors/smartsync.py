@@ -254,20 +254,20 @@ _ONE_REASON = re.compile(r"^\d+ of \d+ objects failed: ")
 def sync_advice(run: SyncRun | None) -> SyncAdvice | None:
     """What to do about ``run``'s failure, read from the error class its message starts with
     (``"SignInError: …"``); ``None`` for a run that did not fail, or whose message says all."""
+    import intacct
     from connections.guide import fix_label, wizard_step_urls
     from connections.models import INTACCT_STEPS
-    from intacct import errors
 
     if run is None or run.state != SyncRun.State.FAILED or not run.error:
         return None
     # "SignInError: …", or "6 of 6 objects failed: ServerError: …" (one reason for them all).
     said = _ONE_REASON.sub("", run.error)
     name = said.split(":", 1)[0].strip()
-    found = getattr(errors, name, None) if name.isidentifier() else None
-    if not (isinstance(found, type) and issubclass(found, errors.IntacctError)):
+    found = getattr(intacct, name, None) if name in intacct.__all__ else None
+    if not (isinstance(found, type) and issubclass(found, intacct.IntacctError)):
         return None
     step = found.step
-    if step == errors.STEP_TRANSIENT:
+    if step == intacct.STEP_TRANSIENT:
         return SyncAdvice(
             "Intacct was busy or could not be reached. What was synced before is kept: sync "
             "again later (a scheduled sync tries again by itself)."

@@ -34,6 +34,13 @@ class SandboxStatus:
     def configured(self) -> bool:
         return bool(self.url)
 
+    @property
+    def user_password(self) -> str:
+        """The sandbox's well-known web services user password (a test credential, public)."""
+        from intacct.sandbox import SANDBOX_USER_PASSWORD
+
+        return SANDBOX_USER_PASSWORD
+
 
 def sandbox_status(
     *,

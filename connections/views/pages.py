@@ -21,7 +21,6 @@ from connections.access import is_customer_success
 from connections.http import HtmxHttpRequest
 from connections.models import Membership
 from connections.services.sandbox_status import sandbox_status
-from intacct.sandbox import SANDBOX_USER_PASSWORD
 
 
 @require_GET
@@ -35,7 +34,6 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         "sandbox": sandbox_status(),
         "intacct_endpoint": settings.INTACCT_ENDPOINT,
         "sender_id": settings.INTACCT_SENDER_ID,
-        "sandbox_user_password": SANDBOX_USER_PASSWORD,
     }
     return render(request, template, context)
 

@@ -65,6 +65,10 @@ def test_home_lists_sandbox_companies_when_reachable(user_client, settings, heal
     assert "Reachable at" in page
     assert "healthy-top" in page
     assert "healthy_top" in page
+    # What a new user needs to connect a sandbox company, the user's password included.
+    from intacct.sandbox import SANDBOX_USER_PASSWORD
+
+    assert f"<code>{SANDBOX_USER_PASSWORD}</code>" in page
 
 
 def test_home_says_how_to_start_an_unreachable_sandbox(user_client, settings, closed_port_url):
