@@ -431,9 +431,17 @@ class SyncScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
                 parse_cron(cleaned.get("cron_expression") or "")
             except ValidationError as error:
                 self.add_error("cron_expression", error)
+            weekly_full = cleaned.get("weekly_full") and cleaned.get("kind") != "full"
             if cleaned.get("time_of_day") is None and "time_of_day" not in self.errors:
-                # Not used by a cron expression: the one saved (or the default) stays.
-                cleaned["time_of_day"] = self.instance.time_of_day or time(2, 0)
+                if weekly_full:
+                    self.add_error(
+                        "time_of_day",
+                        "Enter the time of the weekly full sync, as hours and minutes (for "
+                        "example 02:00): the cron expression times the other syncs only.",
+                    )
+                else:
+                    # Not used by a cron expression: the one saved (or the default) stays.
+                    cleaned["time_of_day"] = self.instance.time_of_day or time(2, 0)
         elif frequency and cleaned.get("time_of_day") is None and "time_of_day" not in self.errors:
             self.add_error(
                 "time_of_day",

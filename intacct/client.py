@@ -391,9 +391,14 @@ class IntacctClient:
             if isinstance(error, RateLimitError):
                 self._limiter.back_off(self._limit_key, DEFAULT_BACK_OFF)
             self._sleep(self.retry_policy.delay(attempt, error))
-            again = self._send_request(
-                [by_id[r.controlid] for r, _ in waiting], login=login, transaction=False
-            )
+            try:
+                again = self._send_request(
+                    [by_id[r.controlid] for r, _ in waiting], login=login, transaction=False
+                )
+            except IntacctError as exc:
+                # The results already in stay theirs; the waiting ones keep their error.
+                logger.warning("intacct retry of results failed: %s", type(exc).__name__)
+                break
             fresh = {r.controlid: r for r in again.results}
             response.results = [fresh.get(r.controlid, r) for r in response.results]
         return response
@@ -411,6 +416,7 @@ class IntacctClient:
             # sign-in's round trip is not one the caller waits for.
             self._sign_in_in_background()
             return self._send_once(functions, self.credentials.login(), self.endpoint, transaction)
+        refused_fresh = False
         for renewal in range(SESSION_RENEWALS + 1):
             try:
                 return self._send_once(
@@ -422,8 +428,16 @@ class IntacctClient:
                 # gateway may answer a session it no longer knows with HTTP 401 XMLGW_JPP0002,
                 # its words for wrong credentials: signing in again tells which it was (wrong
                 # credentials then fail the sign-in itself).
-                if isinstance(err, SignInError) and not _session_refused(err):
-                    raise
+                if isinstance(err, SignInError):
+                    if not _session_refused(err):
+                        raise
+                    if refused_fresh:
+                        # A session just issued refused too: the gateway's doing, not the
+                        # credentials' (they just signed in): no verdict on them.
+                        raise SessionExpiredError(
+                            err.errors, level=err.level, http_status=err.http_status
+                        ) from err
+                    refused_fresh = True
                 if renewal == SESSION_RENEWALS:
                     raise
                 logger.info("intacct session expired; signing in again")
@@ -812,7 +826,7 @@ def _raise_http(status: int, retry_after: float | None) -> NoReturn:
         raise SignInError([], level="http", http_status=401)
     if status >= 500:
         raise ServerError(f"Intacct answered HTTP {status}", status_code=status)
-    if status >= 400:
+    if status >= 400 and status != 408:  # 408: a proxy's timeout, worth another try
         # The request itself was refused: sending it again would be refused again.
         raise RequestRefusedError(
             f"Intacct refused the request (HTTP {status})", status_code=status

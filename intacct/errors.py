@@ -154,11 +154,9 @@ class RequestTimeout(TransportError):
 
 
 class RequestRefusedError(TransportError):
-    """HTTP 4xx without a gateway document (a proxy's or the gateway's refusal of the request
-    itself): never retried, as the official SDKs retry no 4xx."""
-
-    transient = False
-    step = None
+    """HTTP 4xx without a gateway document (a proxy's, a firewall's or the gateway's refusal of
+    the request itself): no verdict on the customer's setup (later may differ), but never
+    retried at once, as the official SDKs retry no 4xx."""
 
 
 class ServerError(TransportError):

@@ -466,16 +466,32 @@ def _parse_xml(body: bytes, max_bytes: int) -> etree._Element:
     return root
 
 
-_MARKUP_DECLARATION = re.compile(rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<!DOCTYPE|<!ENTITY", re.DOTALL)
+_MARKUP_START = re.compile(rb"<[!?]")
+#: What ends each kind of markup a declaration could hide in.
+_MARKUP_ENDS = ((b"<![CDATA[", b"]]>"), (b"<!--", b"-->"), (b"<?", b"?>"))
 
 
 def _declares_dtd(body: bytes) -> bool:
-    """Whether ``<!DOCTYPE`` or ``<!ENTITY`` appears outside CDATA sections and comments (a
-    record's text may quote HTML such as ``<![CDATA[<!DOCTYPE html>…]]>``). An unterminated CDATA
-    or comment hides nothing: the parser refuses the document anyway."""
-    for match in _MARKUP_DECLARATION.finditer(body):
-        if match.group().startswith((b"<!DOCTYPE", b"<!ENTITY")):
+    """Whether ``<!DOCTYPE`` or ``<!ENTITY`` appears outside CDATA sections, comments and
+    processing instructions (a record's text may quote HTML such as
+    ``<![CDATA[<!DOCTYPE html>…]]>``). One pass over the body (each section's end is found
+    once); an unterminated section ends the scan, refusing if a declaration follows it (the
+    parser would refuse such a document anyway)."""
+    position = 0
+    while (found := _MARKUP_START.search(body, position)) is not None:
+        at = found.start()
+        if body.startswith((b"<!DOCTYPE", b"<!ENTITY"), at):
             return True
+        for opener, closer in _MARKUP_ENDS:
+            if body.startswith(opener, at):
+                end = body.find(closer, at + len(opener))
+                if end < 0:
+                    rest = body[at:]
+                    return b"<!DOCTYPE" in rest or b"<!ENTITY" in rest
+                position = end + len(closer)
+                break
+        else:
+            position = at + 2
     return False
 
 
@@ -551,7 +567,12 @@ def _plain(text: str | None) -> str:
     # Error texts sometimes carry HTML tags; the official SDKs strip them.
     plain = _TAG_RE.sub("", text or "").strip()
     if "%" in plain:
-        plain = _SUPPORT_ID_RE.sub(lambda m: m.group(1) + unquote(m.group(2)) + m.group(3), plain)
+        plain = _SUPPORT_ID_RE.sub(
+            lambda m: (
+                m.group(1) + "".join(filter(str.isprintable, unquote(m.group(2)))) + m.group(3)
+            ),
+            plain,
+        )
     return plain
 
 

@@ -26,7 +26,13 @@ from dataclasses import dataclass
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from .errors import IntacctError, RequestTimeout, ServerError, SessionExpiredError
+from .errors import (
+    IntacctError,
+    RequestRefusedError,
+    RequestTimeout,
+    ServerError,
+    SessionExpiredError,
+)
 
 __all__ = ["RetryPolicy", "retry_after_seconds"]
 
@@ -46,6 +52,8 @@ class RetryPolicy:
         """Whether ``exc`` is worth another try of a request that is ``read_only`` or not."""
         if isinstance(exc, SessionExpiredError):
             return False  # handled by signing in again, not by waiting
+        if isinstance(exc, RequestRefusedError):
+            return False  # a 4xx: the same request would be refused again
         if not isinstance(exc, IntacctError) or not exc.transient:
             return False
         if read_only:

@@ -75,7 +75,13 @@ def start_attempt(
     StepState.objects.bulk_create(StepState(attempt=attempt, step=step) for step in Step)
     # Step 8 is the legal entity's API Sync Profile, not the attempt's: an enabled one stays done
     # (customer success need not create it again for new credentials).
-    if ApiSyncProfile.objects.filter(legal_entity=legal_entity, enabled=True).exists():
+    # Locked: a profile disabled meanwhile waits for this attempt, then updates its step too.
+    profile_enabled = list(
+        ApiSyncProfile.objects.select_for_update()
+        .filter(legal_entity=legal_entity)
+        .values_list("enabled", flat=True)
+    )
+    if any(profile_enabled):
         now = timezone.now()
         StepState.objects.filter(attempt=attempt, step=Step.API_SYNC_PROFILE).update(
             status=StepState.Status.VERIFIED, verified_at=now, updated_at=now

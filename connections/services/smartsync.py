@@ -54,7 +54,7 @@ from connections.models import (
 )
 from connections.selectors.profiles import ready_profile
 from connections.selectors.smartsync import last_watermark, object_history
-from connections.services import health
+from connections.services import alerts, health
 from connections.services.listitem_store import (
     KeySet,
     Row,
@@ -79,6 +79,7 @@ from intacct import (
     QuerySpec,
     RequestCount,
     RequiredFieldsMissing,
+    SenderCredentialsError,
     SignInError,
     audit_denied,
     audit_query,
@@ -373,6 +374,10 @@ def perform_sync(run_id: int) -> SyncRun | None:
         logger.warning("sync run %s failed: %s", run.pk, type(exc).__name__)
         if isinstance(exc, SignInError):
             record_sign_in_refused(attempt, actor=None, during="sync")
+        if isinstance(exc, SenderCredentialsError):
+            alerts.sender_credentials_refused(
+                attempt, errorno=exc.errorno, during="sync", run=str(run.public_id)
+            )
         return _finish(run, SyncRun.State.FAILED, _describe(exc))
     except Exception:
         _finish(run, SyncRun.State.FAILED, "Unexpected error; see the logs.")

@@ -403,7 +403,9 @@ def _saved_since(attempt: ConnectionAttempt | None, run: VerificationRun | None)
         .values_list("acknowledged_at", flat=True)
         .first()
     )
-    return saved if saved is not None and saved > run.created_at else None
+    # The run read the credentials when it started (a run queued before a save uses the new).
+    tested = run.started_at or run.created_at
+    return saved if saved is not None and saved > tested else None
 
 
 def _credentials_context(

@@ -141,31 +141,35 @@
   document.addEventListener("htmx:load", function (event) { restoreTicks(event.detail.elt); });
 
   // --- Step 7: the test uses the saved credentials. -------------------------------------------
-  // Once a credentials field is edited and not saved, the test button waits for the save and a
-  // note says why (re-applied when the result region is swapped in by its poll).
-  var credentialsEdited = false;
+  // While a credentials field differs from what the page was served with (what is saved), or the
+  // page shows a save that was refused, the test button waits for the save and a note says why.
+  // Worked out from the fields each time: boosted navigation keeps this script's state alive.
+  function credentialsUnsaved() {
+    var form = document.querySelector(".credentials-form");
+    if (!form) return false;
+    if (form.querySelector("#form-errors")) return true;
+    return Array.prototype.some.call(form.elements, function (field) {
+      if (field.type === "radio" || field.type === "checkbox") return field.checked !== field.defaultChecked;
+      if (field.type === "hidden" || field.type === "submit" || field.type === "button") return false;
+      if (field.tagName === "SELECT") {
+        return Array.prototype.some.call(field.options, function (o) { return o.selected !== o.defaultSelected; });
+      }
+      return typeof field.value === "string" && field.value !== field.defaultValue;
+    });
+  }
 
   function holdTestForSave() {
-    if (!credentialsEdited) return;
+    var unsaved = credentialsUnsaved();
     var note = document.getElementById("unsaved-credentials");
-    if (note) note.hidden = false;
+    if (note) note.hidden = !unsaved;
     var button = document.querySelector("#result .result-header button[type=submit]");
-    if (button) button.disabled = true;
+    if (button && unsaved) button.disabled = true;
+    if (button && !unsaved && button.hasAttribute("data-held")) button.disabled = false;
+    if (button) button.toggleAttribute("data-held", unsaved);
   }
 
-  function credentialsEdit(event) {
-    var target = event.target;
-    if (!target || !target.closest || !target.closest(".credentials-form")) return;
-    credentialsEdited = true;
-    holdTestForSave();
-  }
-  document.addEventListener("input", credentialsEdit);
-  document.addEventListener("change", credentialsEdit);
-  // Saving (a boosted post: the page is swapped in, not reloaded) makes the typed ones saved.
-  document.addEventListener("submit", function (event) {
-    if (event.target && event.target.matches && event.target.matches(".credentials-form")) {
-      credentialsEdited = false;
-    }
-  });
+  document.addEventListener("input", holdTestForSave);
+  document.addEventListener("change", holdTestForSave);
   document.addEventListener("htmx:afterSwap", holdTestForSave);
+  document.addEventListener("DOMContentLoaded", holdTestForSave);
 })();

@@ -283,3 +283,18 @@ def test_entity_level_connection_picks_the_entity_intacct_lists(
     expect(step.get_by_label("Company ID", exact=True)).to_have_value("no-custom-field")
     expect(result.locator("#unsaved-credentials")).to_be_hidden()
     expect(result.get_by_role("button", name="Test connection")).to_be_enabled()
+    # Edited, then put back as saved: nothing to save, the test is offered again.
+    company = step.get_by_label("Company ID", exact=True)
+    company.fill("healthy-multi")
+    expect(result.get_by_role("button", name="Test connection")).to_be_disabled()
+    company.fill("no-custom-field")
+    expect(result.locator("#unsaved-credentials")).to_be_hidden()
+    expect(result.get_by_role("button", name="Test connection")).to_be_enabled()
+    # Edited, then away to another step and back (boosted, no reload): the saved values again,
+    # nothing held.
+    company.fill("healthy-multi")
+    rail_item(page, "Web Services user").get_by_role("link").click()
+    rail_item(page, "Credentials").get_by_role("link").click()
+    expect(step.get_by_label("Company ID", exact=True)).to_have_value("no-custom-field")
+    expect(result.locator("#unsaved-credentials")).to_be_hidden()
+    expect(result.get_by_role("button", name="Test connection")).to_be_enabled()

@@ -332,6 +332,14 @@ def test_a_cron_schedule_needs_no_time_of_day():
 
 
 @pytest.mark.django_db
+def test_a_cron_schedule_with_a_weekly_full_sync_needs_its_time():
+    form = SyncScheduleForm({**SCHEDULE, "frequency": "cron", "cron_expression": "0 * * * *",
+                             "time_of_day": "", "weekly_full": "on"})  # fmt: skip
+    assert not form.is_valid()
+    assert "time of the weekly full sync" in form.errors["time_of_day"][0]
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("frequency", ["hourly", "daily", "weekly"])
 def test_other_schedules_say_which_time_is_missing(frequency):
     form = SyncScheduleForm({**SCHEDULE, "frequency": frequency, "time_of_day": ""})

@@ -301,6 +301,7 @@ def test_a_watched_run_that_ended_between_looks_refreshes_the_history(
         ("bad-password", "Intacct refused the sign-in with the saved credentials", "credentials"),
         ("sender-not-authorized", "Intacct refused our Sender ID", "sender_authorization"),
         ("healthy-top", "Intacct was busy or could not be reached", ""),
+        ("bad-sender-password", "we have been alerted", ""),
     ],
 )
 def test_a_failed_sync_says_what_to_do_once_and_links_the_step_that_fixes_it(
@@ -330,6 +331,12 @@ def test_a_failed_sync_says_what_to_do_once_and_links_the_step_that_fixes_it(
     if link:
         assert f'href="{_url(link, legal_entity)}"' in html
     assert 'max="1" value="1"' not in html, "a failed object's bar is not drawn full"
+    if company == "bad-sender-password":
+        # What the advice says is so: the refusal of our sender credentials is on record.
+        from connections.models import AuditEvent
+
+        event = AuditEvent.objects.get(action="verification.sender_config_failed")
+        assert event.detail["during"] == "sync"
 
 
 @pytest.mark.parametrize("ready", [True, False])

@@ -21,6 +21,7 @@ from intacct.errors import (
     RateLimitError,
     ServerError,
     SignInError,
+    TransportError,
 )
 from intacct.sandbox import (
     GATEWAY_PATH,
@@ -762,7 +763,7 @@ def test_a_4xx_that_is_no_gateway_answer_is_never_retried(status: int) -> None:
         client.send([p.get_dimensions()], login=client.credentials.login())
     assert len(calls) == 1
     assert info.value.status_code == status
-    assert not info.value.transient
+    assert info.value.step == "transient"  # no verdict on the customer's setup
     assert f"HTTP {status}" in str(info.value)
 
 
@@ -803,3 +804,101 @@ def test_a_page_that_does_not_say_what_remains_is_measured_by_its_totalcount() -
     assert Page.of(result, 3).numremaining == 0
     [result] = p.parse_response(re.sub(rb'\s*totalcount="\d+"', b"", cut)).results
     assert Page.of(result, 2).numremaining == 0  # nothing known: this page is the last
+
+
+class _SessionRequestsRefused(httpx.BaseTransport):
+    """The sandbox for sign-ins; every request sent with a session refused with HTTP 401
+    XMLGW_JPP0002, as the current gateway refuses credentials."""
+
+    def __init__(self, world: Sandbox) -> None:
+        self.inner = httpx.WSGITransport(app=make_app(world))
+        self.requests = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        if b"<sessionid>" in request.content:
+            return httpx.Response(
+                401,
+                headers={"content-type": "text/xml"},
+                content=b"<?xml version='1.0' encoding='UTF-8'?><response><control><status>"
+                b"failure</status></control><errormessage><error><errorno>XMLGW_JPP0002"
+                b"</errorno><description>Sign-in information is incorrect. Please check your "
+                b"request.</description></error></errormessage></response>",
+            )
+        return self.inner.handle_request(request)
+
+
+def test_a_fresh_session_refused_again_is_no_verdict_on_the_credentials(world: Sandbox) -> None:
+    """The credentials just signed in; a session refused twice is the gateway's doing: one new
+    sign-in, then an error that names no guide step (nothing counts as a refused sign-in)."""
+    from intacct.errors import SessionExpiredError
+
+    transport = _SessionRequestsRefused(world)
+    client = IntacctClient(
+        credentials("healthy-top"),
+        endpoint=f"http://{IN_PROCESS_HOST}{GATEWAY_PATH}",
+        allowed_hosts=[IN_PROCESS_HOST],
+        transport=transport,
+        sleep=lambda _s: None,
+    )
+    with client:
+        client.session()
+        with pytest.raises(SessionExpiredError) as info:
+            client.call(p.query("VENDOR", ["RECORDNO"], page_size=1))
+    assert not isinstance(info.value, SignInError)
+    assert info.value.step == "transient"
+    assert transport.requests == 4  # sign-in, refused, sign-in again, refused
+
+
+def test_a_failed_resend_keeps_the_results_already_in(world: Sandbox) -> None:
+    """An off-line function sent again meets a gateway gone down: the functions that ran keep
+    their results (billed once, used), the off-line one keeps its error."""
+    from intacct.errors import ServiceUnavailableError
+    from intacct.sandbox.world import FaultPlan
+
+    client, transport = _recorded(world, "healthy-top", max_retries=2)
+    with client:
+        client.session()
+        world.company("healthy-top").faults = FaultPlan(offline_every=3)
+        functions = [
+            p.query(n, ["RECORDNO"], page_size=1) for n in ("DEPARTMENT", "VENDOR", "CLASS")
+        ]
+        sent_before = client.round_trips
+
+        original = transport.inner.handle_request
+
+        def down_after_first(request: httpx.Request) -> httpx.Response:
+            if client.round_trips > sent_before + 1:
+                return httpx.Response(502, content=b"<html>down</html>",
+                                      headers={"content-type": "text/html"})  # fmt: skip
+            return original(request)
+
+        transport.inner.handle_request = down_after_first  # type: ignore[method-assign]
+        response = client.send(functions)
+    ok, offline, also_ok = (r.error() for r in response.results)
+    assert ok is None
+    assert also_ok is None
+    assert isinstance(offline, ServiceUnavailableError)
+
+
+def test_an_html_403_from_a_proxy_gives_no_verdict_on_the_credentials() -> None:
+    """A 4xx that is no gateway answer is not retried at once, and says nothing about the
+    customer's setup: the check ends without a verdict rather than failing the credentials."""
+    from intacct.checks import FAILED, verify
+
+    from .conftest import NAMES
+
+    calls: list[int] = []
+    client = _login_client(_always(403, calls), SleepRecorder(), max_retries=4)
+    report = verify(client, names=NAMES)
+    assert len(calls) == 1
+    assert report.steps[0].step == "transient"
+    assert all(s.status != FAILED for s in report.steps[1:])
+
+
+def test_a_proxys_408_timeout_is_retried() -> None:
+    calls: list[int] = []
+    client = _login_client(_always(408, calls), SleepRecorder(), max_retries=2)
+    with pytest.raises(TransportError):
+        client.send([p.get_dimensions()], login=client.credentials.login())
+    assert len(calls) == 3

@@ -606,6 +606,7 @@ STEPS = {
     e.TransportError: e.STEP_TRANSIENT,
     e.ServerError: e.STEP_TRANSIENT,
     e.RequestTimeout: e.STEP_TRANSIENT,
+    e.RequestRefusedError: e.STEP_TRANSIENT,
 }
 
 
@@ -630,7 +631,6 @@ def test_each_error_names_its_guide_step(cls: type[e.IntacctError], step: str) -
         e.TransactionAbortedError,
         e.ProtocolError,
         e.EndpointError,
-        e.RequestRefusedError,
     ],
 )
 def test_errors_without_a_guide_step(cls: type[e.IntacctError]) -> None:

@@ -1207,3 +1207,11 @@ def test_a_dtd_quoted_inside_cdata_or_a_comment_is_text_not_a_dtd() -> None:
     # A declaration after such a section is still refused, and an unterminated one hides none.
     _refused(body.replace(b"<response>", b"<![CDATA[x]]><!DOCTYPE r><response>"))
     _refused(body.replace(b"]]></NOTES>", b"</NOTES><!DOCTYPE r>"))
+
+
+def test_a_dtd_behind_a_processing_instruction_is_refused_and_the_scan_stays_linear() -> None:
+    """A comment opened inside a processing instruction hides nothing; and a body of a million
+    unterminated CDATA openers is scanned once, not once per opener."""
+    _refused(b"<?x <!-- ?><!DOCTYPE r [<!ENTITY a 'b'>]><response>&a;</response>-->")
+    _refused(b"<![CDATA[" * 1_000_000 + b"<!DOCTYPE r>")
+    _refused(b"<!--" * 1_000_000 + b"<!DOCTYPE r>")
