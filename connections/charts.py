@@ -69,7 +69,15 @@ def bar_chart(points: list[tuple[str, float]], *, horizontal: bool = False) -> d
                 value,
             )
         )
-    return {"horizontal": False, "width": WIDTH, "height": height, "bars": bars, "top": top}
+    return {
+        "horizontal": False,
+        "width": WIDTH,
+        "height": height,
+        "bars": bars,
+        "top": top,
+        "first_label": points[0][0] if points else "",
+        "last_label": points[-1][0] if len(points) > 1 else "",
+    }
 
 
 def stacked_bar_chart(
@@ -107,4 +115,7 @@ def stacked_bar_chart(
         "bars": bars,
         "top": top,
         "legend": [(name, f"bar bar-{css}") for name, css, _ in series],
+        # The axis's ends: the first and last columns' labels, not their segments'.
+        "first_label": labels[0] if labels else "",
+        "last_label": labels[-1] if len(labels) > 1 else "",
     }

@@ -615,19 +615,25 @@ class AuditEvent(models.Model):
 
     @property
     def detail_text(self) -> str:
-        """``detail`` as "key: value; …" (lists joined with commas, nested values as JSON)."""
-        parts = []
-        for key, value in (self.detail or {}).items():
-            if value in (None, "", [], {}):
-                continue
-            if isinstance(value, list):
-                shown = ", ".join(str(v) for v in value)
-            elif isinstance(value, dict):
-                shown = ", ".join(f"{k} {v}" for k, v in value.items())
-            else:
-                shown = str(value)
-            parts.append(f"{key.replace('_', ' ')}: {shown}")
-        return "; ".join(parts)
+        """``detail`` as "key: value; …" (lists joined with commas, yes/no, nested values in
+        parentheses, codes such as ``top_level`` with spaces)."""
+        return _as_text(self.detail or {})
+
+
+def _as_text(value: Any, *, nested: bool = False) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_as_text(v, nested=True) for v in value)
+    if isinstance(value, dict):
+        parts = [
+            f"{str(k).replace('_', ' ')}: {_as_text(v, nested=True)}"
+            for k, v in value.items()
+            if v not in (None, "", [], {})
+        ]
+        return f"({', '.join(parts)})" if nested else "; ".join(parts)
+    text = str(value)
+    return text.replace("_", " ") if text.islower() and text.replace("_", "").isalpha() else text
 
 
 #: What each audit action is called on the customer's history and the console's audit log.

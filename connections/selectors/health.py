@@ -32,6 +32,7 @@ from connections.models import (
     LegalEntity,
     Membership,
     SyncRun,
+    SyncSchedule,
     VerificationRun,
     step_for_intacct,
 )
@@ -131,7 +132,10 @@ def health_facts(legal_entity: LegalEntity, *, now: datetime) -> HealthFacts:
         last_sync_records=totals.get("records") or 0,
         last_sync_transactions=last_sync.transactions if last_sync is not None else 0,
         sync_failing=sync_failures_in_a_row(legal_entity) >= SYNC_FAILING_AFTER,
-        scheduled_failures=sync_failures_in_a_row(legal_entity, trigger=SyncRun.Trigger.SCHEDULE),
+        # A paused (or removed) schedule fails no more: its row no longer raises an alert.
+        scheduled_failures=sync_failures_in_a_row(legal_entity, trigger=SyncRun.Trigger.SCHEDULE)
+        if SyncSchedule.objects.filter(legal_entity=legal_entity, enabled=True).exists()
+        else 0,
         waiting_for_profile=verified and ApiSyncProfile.status_of(profile) != "ready",
         verified_at=passed[-1].finished_at if passed else None,
         next_sync_at=next_sync_at(legal_entity, now=now),
@@ -161,16 +165,18 @@ def failing_check(run: VerificationRun) -> tuple[str, str]:
 
 def sync_failures_in_a_row(legal_entity: LegalEntity, *, trigger: str | None = None) -> int:
     """How many of the newest finished runs (of ``trigger`` when given) failed or partly failed
-    in a row, up to :data:`SYNC_FAILING_AFTER`."""
+    in a row, up to :data:`SYNC_FAILING_AFTER`. A run that succeeded, whatever started it, ends
+    the row: syncing works again (a manual sync after a fix clears a failing schedule's row)."""
     runs = SyncRun.objects.filter(legal_entity=legal_entity, state__in=SyncRun.FINISHED)
-    if trigger is not None:
-        runs = runs.filter(trigger=trigger)
-    states = runs.order_by("-created_at", "-pk").values_list("state", flat=True)
+    rows = runs.order_by("-created_at", "-pk").values_list("state", "trigger")
     count = 0
-    for state in states[:SYNC_FAILING_AFTER]:
+    for state, started_by in rows[: SYNC_FAILING_AFTER * 10]:
         if state not in SYNC_FAILED:
             break
-        count += 1
+        if trigger is None or started_by == trigger:
+            count += 1
+            if count == SYNC_FAILING_AFTER:
+                break
     return count
 
 

@@ -352,7 +352,13 @@ def _step_line(result: CheckResult, names: Any, for_handoff: bool) -> ReportStep
     if for_handoff and not failed and key in ("credentials", "entity"):
         message = ""
     wizard_step = Step(result.remedy_step) if result.remedy_step else None
-    causes = tuple(SIGN_IN_CAUSES) if failed and key == "credentials" else ()
+    causes: tuple[str, ...] = ()
+    if failed and key == "credentials":
+        # An unknown company (invalidRequest) has one cause; other refusals, the usual list.
+        unknown_company = (result.errorno or "").lower() == "invalidrequest" or message.startswith(
+            "Intacct does not know this company ID"
+        )
+        causes = (SIGN_IN_CAUSES[0],) if unknown_company else tuple(SIGN_IN_CAUSES)
     linked = failed and wizard_step is not None and key not in (OURS, STEP_TRANSIENT)
     return ReportStep(
         key=key,

@@ -116,9 +116,13 @@ def legal_entities(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 @wizard_view
 def resume(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResponse:
-    """Pick up where the legal entity stands: its first failed or next pending step."""
-    step = entity_progress(current_attempt(legal_entity)).current_step
-    return redirect(f"connections:{(step or Step.PRE_CONNECTION).value}", legal_entity.public_id)
+    """Pick up where the legal entity stands: its first failed or next pending step; SmartSync
+    once every step is done; the checklist before anything was started."""
+    attempt = current_attempt(legal_entity)
+    step = entity_progress(attempt).current_step
+    if step is None:
+        step = Step.SMARTSYNC if attempt is not None else Step.PRE_CONNECTION
+    return redirect(f"connections:{step.value}", legal_entity.public_id)
 
 
 @require_GET

@@ -39,6 +39,14 @@ def test_a_detail_reads_as_text():
     )  # fmt: skip
     assert event.action_text == "Sync Schedule changed"
     assert event.detail_text == (
-        "frequency: cron; fields: company_id, password; limits: before 2, after 4"
+        "frequency: cron; fields: company id, password; limits: (before: 2, after: 4)"
+    )
+    event = AuditEvent(
+        detail={"previous": {"objects": ["VENDOR", "GLACCOUNT"], "enabled": True},
+                "integration_type": "top_level", "weekly_full": False, "run": "5a6e-88"}
+    )  # fmt: skip
+    assert event.detail_text == (
+        "previous: (objects: VENDOR, GLACCOUNT, enabled: yes); integration type: top level; "
+        "weekly full: no; run: 5a6e-88"
     )
     assert AuditEvent(action="brand.new").action_text == "brand.new"

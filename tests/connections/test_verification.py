@@ -614,3 +614,15 @@ def test_verification_records_the_audit_trail_and_teaches_the_profile(
     page = client.get(reverse("connections:credentials", args=[attempt.legal_entity.public_id]))
     assert "Audit trail (optional)" in page.text
     assert ("Not granted (optional)" in page.text) is not readable
+
+
+@pytest.mark.parametrize(("company", "causes"), [("unknown-company", 1), ("bad-password", 5)])
+def test_the_report_gives_an_unknown_company_its_one_cause(make_attempt, company, causes):
+    """An unknown company ID has one cause; a refused sign-in, the usual list."""
+    from connections.selectors.reports import verification_report
+
+    run = verified(make_attempt(company))
+
+    line = next(s for s in verification_report(run).steps if s.key == "credentials")
+    assert len(line.causes) == causes
+    assert line.causes[0].startswith("The company ID is wrong")

@@ -376,6 +376,18 @@ def test_resume_opens_the_first_step_not_done(system_admin, attempt):
     )
 
 
+def test_resume_opens_smartsync_once_every_step_is_done(system_admin, attempt):
+    StepState.objects.filter(attempt=attempt).update(status=StepState.Status.VERIFIED)
+
+    response = _client(system_admin).get(
+        reverse("connections:resume", args=[attempt.legal_entity.public_id])
+    )
+
+    assert response["Location"] == reverse(
+        "connections:smartsync", args=[attempt.legal_entity.public_id]
+    )
+
+
 def test_role_step_renders_the_permission_table_screen_by_screen(system_admin, attempt):
     page = _page(
         _client(system_admin).get(
