@@ -69,15 +69,7 @@ def bar_chart(points: list[tuple[str, float]], *, horizontal: bool = False) -> d
                 value,
             )
         )
-    return {
-        "horizontal": False,
-        "width": WIDTH,
-        "height": height,
-        "bars": bars,
-        "top": top,
-        "first_label": points[0][0] if points else "",
-        "last_label": points[-1][0] if len(points) > 1 else "",
-    }
+    return _columns(bars, top, height, [label for label, _ in points])
 
 
 def stacked_bar_chart(
@@ -108,14 +100,19 @@ def stacked_bar_chart(
                     css=f"bar bar-{css}",
                 )
             )
+    chart = _columns(bars, top, height, labels)
+    chart["legend"] = [(name, f"bar bar-{css}") for name, css, _ in series]
+    return chart
+
+
+def _columns(bars: list[Bar], top: float, height: int, labels: list[str]) -> dict[str, Any]:
+    """A vertical chart; its axis names the first and last columns (not their segments)."""
     return {
         "horizontal": False,
         "width": WIDTH,
         "height": height,
         "bars": bars,
         "top": top,
-        "legend": [(name, f"bar bar-{css}") for name, css, _ in series],
-        # The axis's ends: the first and last columns' labels, not their segments'.
         "first_label": labels[0] if labels else "",
         "last_label": labels[-1] if len(labels) > 1 else "",
     }
