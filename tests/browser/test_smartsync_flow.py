@@ -190,7 +190,7 @@ def test_sync_then_partial_sync_then_schedule(
     expect(run).not_to_have_attribute("hx-trigger", re.compile(".*"))
     expect_all_done(page)
     # The successful full sync verified the step: its status and the rail follow, unreloaded.
-    expect(page.locator("#step-status")).to_contain_text("Verified by Intacct")
+    expect(page.locator("#step-status")).to_contain_text("Done: a full sync succeeded on")
     expect(rail_item(page, "SmartSync")).to_contain_text("Verified")
     expect(page.locator("#rail .rail-summary")).to_contain_text("10 of 10 steps done")
     # The test's own queries take turns with the live server and the worker (``db_lock``: one
