@@ -95,6 +95,8 @@ class ObjectProgress:
     missed_by_audit: int = 0
     error: str = ""
     warnings: tuple[str, ...] = ()
+    #: The wizard step that fixes a failure, when there is one: (URL, link text).
+    fix: tuple[str, str] | None = None
 
     @property
     def percent(self) -> int:
@@ -134,6 +136,9 @@ def run_objects(run: SyncRun | None, profile: ApiSyncProfile | None) -> list[Obj
             missed_by_audit=result.missed_by_audit,
             error=result.error,
             warnings=tuple(result.warnings),
+            fix=object_fix(result.error, run.legal_entity)
+            if result.state == SyncRunObject.State.FAILED and result.error
+            else None,
         )
         for name, result in results.items()
     ]
@@ -251,6 +256,29 @@ _REFUSED = {
 _ONE_REASON = re.compile(r"^\d+ of \d+ objects failed: ")
 
 
+def _error_class(said: str) -> Any:
+    """The ``intacct`` error class a message starts with (``"PermissionDeniedError: …"``)."""
+    import intacct
+
+    name = said.split(":", 1)[0].strip()
+    found = getattr(intacct, name, None) if name in intacct.__all__ else None
+    return found if isinstance(found, type) and issubclass(found, intacct.IntacctError) else None
+
+
+def object_fix(error: str, legal_entity: LegalEntity) -> tuple[str, str] | None:
+    """The wizard step that fixes an object's failure (its URL and link text), when the error
+    names one the customer can act on: a permission missing for that object, say."""
+    from connections.guide import fix_label, wizard_step_urls
+    from connections.models import INTACCT_STEPS
+
+    found = _error_class(error)
+    step = getattr(found, "step", None)
+    if step not in INTACCT_STEPS or step == "sender_config":
+        return None
+    page = INTACCT_STEPS[step]
+    return wizard_step_urls(legal_entity)[page.value], fix_label(page)
+
+
 def sync_advice(run: SyncRun | None) -> SyncAdvice | None:
     """What to do about ``run``'s failure, read from the error class its message starts with
     (``"SignInError: …"``); ``None`` for a run that did not fail, or whose message says all."""
@@ -261,10 +289,8 @@ def sync_advice(run: SyncRun | None) -> SyncAdvice | None:
     if run is None or run.state != SyncRun.State.FAILED or not run.error:
         return None
     # "SignInError: …", or "6 of 6 objects failed: ServerError: …" (one reason for them all).
-    said = _ONE_REASON.sub("", run.error)
-    name = said.split(":", 1)[0].strip()
-    found = getattr(intacct, name, None) if name in intacct.__all__ else None
-    if not (isinstance(found, type) and issubclass(found, intacct.IntacctError)):
+    found = _error_class(_ONE_REASON.sub("", run.error))
+    if found is None:
         return None
     step = found.step
     if step == intacct.STEP_TRANSIENT:

@@ -4,6 +4,7 @@ polled run and the schedule form."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -363,3 +364,30 @@ def test_a_schedule_saved_before_the_profile_is_ready_says_it_waits(
     waiting = "no sync starts until the API Sync Profile is ready (step 8)"
     assert (waiting in html) is not ready
     assert ("Active: syncs start by themselves" in html) is ready
+
+
+def test_an_object_refused_for_a_permission_links_the_step_that_grants_it(
+    system_admin, connected, sandbox
+):
+    """A partly failed sync: the object Intacct refused for a permission says so under its row
+    with the link to step 3; the objects that synced have no note."""
+    from tests.connections.test_smartsync import sync
+
+    legal_entity = connected("healthy-top")
+    legal_entity.attempts.current().update(company_id="missing-permissions")
+    run = sync(legal_entity, kind=SyncRun.Kind.FULL)
+    failed = run.object_results.filter(state=SyncRunObject.State.FAILED)
+    assert run.state == SyncRun.State.PARTIAL, run.error
+    assert failed.exists()
+
+    html = _client(system_admin).get(_url("smartsync", legal_entity)).content.decode()
+
+    step3 = _url("role_permissions", legal_entity)
+    for item in failed:
+        notes = re.search(rf'data-notes-of="{item.object_name}".*?</tr>', html, re.DOTALL)
+        assert notes is not None, item.object_name
+        assert "PermissionDeniedError" in notes.group(0)
+        assert f'<a href="{step3}">Go to step 3: Role and permissions</a>' in notes.group(0)
+    region = html[html.index('<section id="sync-run"') :]
+    region = region[: region.index("</section>")]
+    assert region.count(f'href="{step3}"') == failed.count()  # the objects that synced: none
