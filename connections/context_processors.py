@@ -14,6 +14,7 @@ from connections.models import (
     ApiSyncProfile,
     CheckResult,
     ConnectionAttempt,
+    Membership,
     StepState,
     SyncRun,
     SyncRunObject,
@@ -40,5 +41,13 @@ def console(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     return {
         "is_customer_success": SimpleLazyObject(lambda: is_customer_success(user)),
+        # Staff of no organization have nothing to connect: their pages hide the wizard's links.
+        "has_organization": SimpleLazyObject(lambda: _has_organization(user)),
         "customer_alerts": SimpleLazyObject(lambda: customer_alerts(user)),
     }
+
+
+def _has_organization(user: Any) -> bool:
+    if user is None or not user.is_authenticated:
+        return False
+    return Membership.objects.filter(user_id=user.pk).exists()

@@ -188,3 +188,22 @@ def test_a_customer_lands_on_the_home_page_and_is_told_when_logged_out(client, s
     assert _log_in(client, system_admin.username)["Location"] == "/"
     page = client.post(reverse("logout"), follow=True).content.decode()
     assert "You are logged out." in page
+
+
+@pytest.mark.django_db
+def test_staff_of_no_organization_are_offered_the_console_not_the_wizard(client, system_admin):
+    from django.contrib.auth.models import Group
+
+    from connections.models import CUSTOMER_SUCCESS_GROUP
+    from tests.factories import UserFactory
+
+    staff = UserFactory(username="success-home")
+    staff.groups.add(Group.objects.get_or_create(name=CUSTOMER_SUCCESS_GROUP)[0])
+    wizard = reverse("connections:legal_entities")
+    client.force_login(staff)
+    page = client.get(reverse("connections:home")).content.decode()
+    assert f'href="{wizard}"' not in page
+    assert "Open the customer-success console" in page
+    # A member (customer or staff who belongs to one) keeps the wizard's links.
+    client.force_login(system_admin)
+    assert f'href="{wizard}"' in client.get(reverse("connections:home")).content.decode()
