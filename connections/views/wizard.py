@@ -290,6 +290,9 @@ def run_status(request: HtmxHttpRequest, legal_entity: LegalEntity, run_id: Any)
         content = render_to_string(
             "connections/steps/credentials.html#result", context, request=request
         )
+        # The step's own status box above follows the verdict (out of band), as the rail does.
+        step = step_context(request, legal_entity, current_attempt(legal_entity), Step.CREDENTIALS)
+        content += render_to_string("connections/_step_status_oob.html", step, request=request)
         return trigger_client_event(HttpResponseStopPolling(content), RAIL_CHANGED)
     form = CredentialsForm.for_attempt(current_attempt(legal_entity))
     context = _credentials_context(request, legal_entity, current_attempt(legal_entity), form)

@@ -270,6 +270,8 @@ def test_entity_level_connection_picks_the_entity_intacct_lists(
     expect(entity_line).to_contain_text("Passed")
     expect(entity_line).to_contain_text("Signed in to entity 'E200'.")
     expect(rail_item(page, "Credentials")).to_contain_text("Verified")
+    # The step's status box follows the verdict without a reload, as the rail does.
+    expect(page.locator("#step-status")).to_contain_text("Verified by Intacct")
 
     # Typed but not saved: the test would use the saved credentials, so it waits for the save.
     step.get_by_label("Company ID", exact=True).fill("no-custom-field")
