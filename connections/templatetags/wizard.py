@@ -56,6 +56,7 @@ STATUS_ICONS = {
     "failed": "✕",
     "waiting": "…",
     "later": "…",
+    "after_verified": "…",
     "passed": "✔",
     "skipped": "–",
     "granted": "✔",

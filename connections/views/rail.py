@@ -18,7 +18,7 @@ __all__ = ["Progress", "RailItem", "RailStatus", "progress"]
 
 
 class RailStatus(models.TextChoices):
-    """A step's state on the rail: a :class:`StepState.Status`, or one of the two states of the
+    """A step's state on the rail: a :class:`StepState.Status`, or one of the states of the
     steps that wait for customer success."""
 
     PENDING = StepState.Status.PENDING.value, "Not started"
@@ -26,6 +26,7 @@ class RailStatus(models.TextChoices):
     VERIFIED = StepState.Status.VERIFIED.value, "Verified"
     FAILED = StepState.Status.FAILED.value, "Failed"
     WAITING = "waiting", "Waiting for customer success"
+    AFTER_VERIFIED = "after_verified", "After step 7"
     LATER = "later", "After step 8"
 
 
@@ -82,7 +83,10 @@ def progress(
         state = states.get(step.value)
         status = RailStatus(state.status if state is not None else StepState.Status.PENDING)
         if step == Step.API_SYNC_PROFILE:
-            status = RailStatus.VERIFIED if profile_ready else RailStatus.WAITING
+            # Customer success creates the profile once the connection is verified.
+            verified = attempt is not None and attempt.state == ConnectionAttempt.State.VERIFIED
+            waiting = RailStatus.WAITING if verified else RailStatus.AFTER_VERIFIED
+            status = RailStatus.VERIFIED if profile_ready else waiting
         elif step == Step.SMARTSYNC and status == RailStatus.PENDING and not profile_ready:
             status = RailStatus.LATER
         items.append(

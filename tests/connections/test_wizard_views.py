@@ -488,8 +488,17 @@ def test_rail_names_each_state_in_words(system_admin, attempt):
         )
     )
 
-    for words in ("Done", "Verified", "Failed", "Not started", "Waiting for customer success"):
+    for words in ("Done", "Verified", "Failed", "Not started", "After step 7"):
         assert f">{words}" in page
+    # Customer success is waited for once the connection is verified, not before.
+    assert ">Waiting for customer success" not in page
+    ConnectionAttempt.objects.filter(pk=attempt.pk).update(state=ConnectionAttempt.State.VERIFIED)
+    page = _page(
+        _client(system_admin).get(
+            reverse("connections:rail", args=[attempt.legal_entity.public_id]), headers=HX
+        )
+    )
+    assert ">Waiting for customer success" in page
 
 
 # --- CSRF --------------------------------------------------------------------------------------------
