@@ -167,18 +167,16 @@ def save_credentials(
     place and goes back to draft until the next check. Returns the attempt now current; nothing
     is written (and the same attempt returned) when nothing changed.
     """
-    values = {
-        "integration_type": integration_type,
-        "company_id": company_id,
-        "entity_id": entity_id
-        if integration_type == ConnectionAttempt.IntegrationType.ENTITY_LEVEL
-        else "",
-        "user_id": user_id,
-    }
-    changed = [name for name in CREDENTIAL_FIELDS if getattr(attempt, name) != values[name]]
-    password_changed = bool(password) and Secret(password) != attempt.password
-    if password_changed:
-        changed.append("password")
+    values = _credential_values(integration_type, company_id, entity_id, user_id)
+    changed = changed_credentials(
+        attempt,
+        integration_type=integration_type,
+        company_id=company_id,
+        entity_id=entity_id,
+        user_id=user_id,
+        password=password,
+    )
+    password_changed = "password" in changed
     if not changed:
         return attempt
 
@@ -218,6 +216,39 @@ def save_credentials(
         fields=changed,
     )
     return attempt
+
+
+def _credential_values(
+    integration_type: str, company_id: str, entity_id: str, user_id: str
+) -> dict[str, str]:
+    return {
+        "integration_type": integration_type,
+        "company_id": company_id,
+        "entity_id": entity_id
+        if integration_type == ConnectionAttempt.IntegrationType.ENTITY_LEVEL
+        else "",
+        "user_id": user_id,
+    }
+
+
+def changed_credentials(
+    attempt: ConnectionAttempt | None,
+    *,
+    integration_type: str,
+    company_id: str,
+    entity_id: str,
+    user_id: str,
+    password: str = "",
+) -> list[str]:
+    """The credential fields these values change on ``attempt`` (every one without an attempt;
+    a blank password keeps the stored one)."""
+    values = _credential_values(integration_type, company_id, entity_id, user_id)
+    if attempt is None:
+        return [*CREDENTIAL_FIELDS, "password"]
+    changed = [name for name in CREDENTIAL_FIELDS if getattr(attempt, name) != values[name]]
+    if password and Secret(password) != attempt.password:
+        changed.append("password")
+    return changed
 
 
 def _mark_credentials_entered(attempt: ConnectionAttempt, actor: Any) -> None:

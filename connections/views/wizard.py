@@ -49,6 +49,7 @@ from connections.services import verification
 from connections.services.accounts import create_legal_entity
 from connections.services.attempts import (
     acknowledge_step,
+    changed_credentials,
     ensure_current_attempt,
     save_credentials,
     start_attempt,
@@ -189,6 +190,17 @@ def credentials(request: HtmxHttpRequest, legal_entity: LegalEntity) -> HttpResp
     attempt = current_attempt(legal_entity)
     if request.method == "POST":
         form = CredentialsForm.for_attempt(attempt, request.POST)
+        typed = form.cleaned_data if form.is_valid() else {}
+        if typed and not changed_credentials(
+            attempt,
+            integration_type=typed["integration_type"],
+            company_id=typed["company_id"],
+            entity_id=typed["entity_id"],
+            user_id=typed["user_id"],
+            password=typed["password"],
+        ):
+            messages.info(request, "Nothing changed: the saved credentials stay as they were.")
+            return redirect("connections:credentials", legal_entity.public_id)
         if form.is_valid():
             attempt = attempt or ensure_current_attempt(legal_entity, actor=request.user)
             saved = save_credentials(

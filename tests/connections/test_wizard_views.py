@@ -710,9 +710,12 @@ def test_unchanged_verified_credentials_keep_the_attempt(system_admin, attempt):
     ConnectionAttempt.objects.filter(pk=attempt.pk).update(state=ConnectionAttempt.State.VERIFIED)
     url = reverse("connections:credentials", args=[attempt.legal_entity.public_id])
 
-    _client(system_admin).post(url, _credentials())
+    page = _page(_client(system_admin).post(url, _credentials(), follow=True))
 
     assert attempt.legal_entity.attempts.current().get().pk == attempt.pk
+    assert "Nothing changed: the saved credentials stay as they were." in page
+    assert "Saved." not in page
+    assert not AuditEvent.objects.filter(action="attempt.credentials_changed").exists()
 
 
 def test_entity_picker_link_prefills_the_entity(system_admin, attempt):
