@@ -35,6 +35,7 @@ __all__ = [
     "Access",
     "HandoffRefused",
     "handoff_link_for_token",
+    "has_organization",
     "is_customer_success",
     "legal_entity_for_customer_success",
     "legal_entity_for_user",
@@ -115,6 +116,13 @@ def wizard_access(user: Any, organization: Organization) -> Access:
             f"unit{root_name} as your home org unit."
         )
     return Access(organization, membership, tuple(missing), tuple(reasons))
+
+
+def has_organization(user: Any) -> bool:
+    """Whether ``user`` belongs to any organization (staff of none have nothing to connect)."""
+    if user is None or not user.is_authenticated:
+        return False
+    return Membership.objects.filter(user_id=user.pk).exists()
 
 
 def is_customer_success(user: Any) -> bool:

@@ -9,12 +9,11 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from connections.access import is_customer_success
+from connections.access import has_organization, is_customer_success
 from connections.models import (
     ApiSyncProfile,
     CheckResult,
     ConnectionAttempt,
-    Membership,
     StepState,
     SyncRun,
     SyncRunObject,
@@ -42,12 +41,6 @@ def console(request: HttpRequest) -> dict[str, Any]:
     return {
         "is_customer_success": SimpleLazyObject(lambda: is_customer_success(user)),
         # Staff of no organization have nothing to connect: their pages hide the wizard's links.
-        "has_organization": SimpleLazyObject(lambda: _has_organization(user)),
+        "has_organization": SimpleLazyObject(lambda: has_organization(user)),
         "customer_alerts": SimpleLazyObject(lambda: customer_alerts(user)),
     }
-
-
-def _has_organization(user: Any) -> bool:
-    if user is None or not user.is_authenticated:
-        return False
-    return Membership.objects.filter(user_id=user.pk).exists()

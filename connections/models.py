@@ -106,6 +106,17 @@ class OrgUnit(models.Model):
             ancestor = ancestor.parent
 
 
+class MembershipQuerySet(models.QuerySet["Membership"]):
+    def can_connect(self) -> MembershipQuerySet:
+        """The memberships the wizard opens for (``access.wizard_access``): System
+        Administrators whose home org unit is their organization's root."""
+        return self.filter(
+            role=Membership.Role.SYSTEM_ADMINISTRATOR,
+            home_org_unit__parent__isnull=True,
+            home_org_unit__organization_id=models.F("organization_id"),
+        )
+
+
 class Membership(models.Model):
     """A user's place in an organization: a role and a home org unit."""
 
@@ -125,6 +136,8 @@ class Membership(models.Model):
     # RESTRICT: a unit with members cannot be deleted, unless its whole organization is.
     home_org_unit = models.ForeignKey(OrgUnit, on_delete=models.RESTRICT, related_name="members")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         ordering = ["organization", "user"]

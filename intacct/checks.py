@@ -243,10 +243,16 @@ class Report:
         }
 
 
-#: The likely causes of a generic sign-in failure, most likely first (the credentials remedy).
+#: What a refusal of the company ID itself (HTTP 400 invalidRequest) is reported as.
+UNKNOWN_COMPANY = "Intacct does not know this company ID"
+_COMPANY_ID_HINT = (
+    "enter only the Company ID part of your Intacct login, with no spaces (Company → Company "
+    "Info shows it)."
+)
+#: The likely causes of a generic sign-in failure, most likely first (the credentials remedy);
+#: the first is an unknown company's only one.
 SIGN_IN_CAUSES = (
-    "The company ID is wrong: enter only the Company ID part of your Intacct login, with no "
-    "spaces (Company → Company Info shows it).",
+    f"The company ID is wrong: {_COMPANY_ID_HINT}",
     "The user is not a Web Services user (Company → Web Services Users), or is a normal user "
     "with two-step verification.",
     "The password was changed or has expired: set a new one on the Web Services user and enter it "
@@ -480,8 +486,7 @@ def _failed_sign_in(
     if isinstance(err, UnknownCompanyError):
         # Only the company ID can be at fault: not the list of every sign-in cause.
         remedy = (
-            "Check the company ID: enter only the Company ID part of your Intacct login, with no "
-            "spaces (Company → Company Info shows it). A console login (ending in -console or "
+            f"Check the company ID: {_COMPANY_ID_HINT} A console login (ending in -console or "
             "the like) is not a company ID."
         )
     steps[step] = StepResult(step, FAILED, message, errorno, remedy)
@@ -504,7 +509,7 @@ def _failure_message(step: str, err: IntacctError, detail: str) -> str:
     if step == "credentials":
         prefix = "Intacct refused the sign-in"
         if isinstance(err, UnknownCompanyError):
-            prefix = "Intacct does not know this company ID"
+            prefix = UNKNOWN_COMPANY
         return f"{prefix}: {detail}"
     if isinstance(err, UserNotActiveError):
         return f"The web services user cannot sign in: {detail}"

@@ -32,7 +32,6 @@ from connections.models import (
     LegalEntity,
     Membership,
     SyncRun,
-    SyncSchedule,
     VerificationRun,
     step_for_intacct,
 )
@@ -118,6 +117,8 @@ def health_facts(legal_entity: LegalEntity, *, now: datetime) -> HealthFacts:
     )
     profile = ApiSyncProfile.objects.filter(legal_entity=legal_entity).first()
     verified = attempt is not None and attempt.state == ConnectionAttempt.State.VERIFIED
+    # Without an enabled schedule there is no next sync (and no scheduled failure to alert on).
+    next_at = next_sync_at(legal_entity, now=now)
     return HealthFacts(
         connection_state=attempt.state if attempt is not None else "",
         company_id=attempt.company_id if attempt is not None else "",
@@ -134,11 +135,11 @@ def health_facts(legal_entity: LegalEntity, *, now: datetime) -> HealthFacts:
         sync_failing=sync_failures_in_a_row(legal_entity) >= SYNC_FAILING_AFTER,
         # A paused (or removed) schedule fails no more: its row no longer raises an alert.
         scheduled_failures=sync_failures_in_a_row(legal_entity, trigger=SyncRun.Trigger.SCHEDULE)
-        if SyncSchedule.objects.filter(legal_entity=legal_entity, enabled=True).exists()
+        if next_at is not None
         else 0,
         waiting_for_profile=verified and ApiSyncProfile.status_of(profile) != "ready",
         verified_at=passed[-1].finished_at if passed else None,
-        next_sync_at=next_sync_at(legal_entity, now=now),
+        next_sync_at=next_at,
     )
 
 
@@ -196,9 +197,9 @@ def customer_alerts(user: Any) -> list[Alert]:
     alerts = list(
         Alert.objects.filter(
             cleared_at__isnull=True,
-            legal_entity__organization__memberships__user=user,
-            legal_entity__organization__memberships__role=Membership.Role.SYSTEM_ADMINISTRATOR,
-            legal_entity__organization__memberships__home_org_unit__parent__isnull=True,
+            legal_entity__organization__in=Membership.objects.can_connect()
+            .filter(user=user)
+            .values("organization"),
         )
         .select_related("legal_entity")
         .order_by("raised_at", "pk")

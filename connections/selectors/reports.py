@@ -32,6 +32,7 @@ from intacct import (
     SIGN_IN_CAUSES,
     STEP_TRANSIENT,
     UDD_ROW_KEY,
+    UNKNOWN_COMPANY,
     PermissionRow,
     remedy_for,
 )
@@ -354,11 +355,9 @@ def _step_line(result: CheckResult, names: Any, for_handoff: bool) -> ReportStep
     wizard_step = Step(result.remedy_step) if result.remedy_step else None
     causes: tuple[str, ...] = ()
     if failed and key == "credentials":
-        # An unknown company (invalidRequest) has one cause; other refusals, the usual list.
-        unknown_company = (result.errorno or "").lower() == "invalidrequest" or message.startswith(
-            "Intacct does not know this company ID"
-        )
-        causes = (SIGN_IN_CAUSES[0],) if unknown_company else tuple(SIGN_IN_CAUSES)
+        # An unknown company has one cause (the first); other refusals, the usual list.
+        unknown = message.startswith(UNKNOWN_COMPANY)
+        causes = (SIGN_IN_CAUSES[0],) if unknown else tuple(SIGN_IN_CAUSES)
     linked = failed and wizard_step is not None and key not in (OURS, STEP_TRANSIENT)
     return ReportStep(
         key=key,

@@ -283,29 +283,23 @@ def sync_advice(run: SyncRun | None) -> SyncAdvice | None:
     """What to do about ``run``'s failure, read from the error class its message starts with
     (``"SignInError: …"``); ``None`` for a run that did not fail, or whose message says all."""
     import intacct
-    from connections.guide import fix_label, wizard_step_urls
-    from connections.models import INTACCT_STEPS
 
     if run is None or run.state != SyncRun.State.FAILED or not run.error:
         return None
     # "SignInError: …", or "6 of 6 objects failed: ServerError: …" (one reason for them all).
-    found = _error_class(_ONE_REASON.sub("", run.error))
-    if found is None:
-        return None
-    step = found.step
+    said = _ONE_REASON.sub("", run.error)
+    step = getattr(_error_class(said), "step", None)
     if step == intacct.STEP_TRANSIENT:
         return SyncAdvice(
             "Intacct was busy or could not be reached. What was synced before is kept: sync "
             "again later (a scheduled sync tries again by itself)."
         )
-    if step not in INTACCT_STEPS:
-        return None
-    reason = _REFUSED.get(step, "Intacct refused the sync for a setup reason.")
     if step == "sender_config":
-        return SyncAdvice(reason)
-    page = INTACCT_STEPS[step]
+        return SyncAdvice(_REFUSED[step])
+    fix = object_fix(said, run.legal_entity)
+    if fix is None:
+        return None
+    reason = _REFUSED.get(str(step), "Intacct refused the sync for a setup reason.")
     return SyncAdvice(
-        f"{reason} What was synced before is kept; once it is fixed, sync again.",
-        wizard_step_urls(run.legal_entity)[page.value],
-        fix_label(page),
+        f"{reason} What was synced before is kept; once it is fixed, sync again.", *fix
     )

@@ -171,13 +171,8 @@ def customer_admin_emails(legal_entity: LegalEntity) -> list[str]:
     """The e-mail addresses of the organization's System Administrators who can open the
     wizard the e-mail links to (their home org unit is the organization's root)."""
     return sorted(
-        Membership.objects.filter(
-            organization_id=legal_entity.organization_id,
-            role=Membership.Role.SYSTEM_ADMINISTRATOR,
-            user__is_active=True,
-            home_org_unit__parent__isnull=True,
-            home_org_unit__organization_id=legal_entity.organization_id,
-        )
+        Membership.objects.can_connect()
+        .filter(organization_id=legal_entity.organization_id, user__is_active=True)
         .exclude(user__email="")
         .values_list("user__email", flat=True)
     )

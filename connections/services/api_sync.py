@@ -43,7 +43,7 @@ def create_api_sync_profile(
         enabled=True,
         created_by=audit.actor_or_none(actor),
     )
-    _profile_step_follows(legal_entity.pk, enabled=True, now=timezone.now())
+    profile_step_follows(legal_entity.pk, enabled=True, now=timezone.now())
     audit.record_for_entity(
         actor,
         "api_sync_profile.created",
@@ -78,7 +78,7 @@ def change_api_sync_profile(
     if max_concurrent_requests is not None:
         values["max_concurrent_requests"] = max_concurrent_requests
     ApiSyncProfile.objects.filter(pk=profile.pk).update(**values)
-    _profile_step_follows(profile.legal_entity_id, enabled=enabled, now=now)
+    profile_step_follows(profile.legal_entity_id, enabled=enabled, now=now)
     profile.refresh_from_db()
     legal_entity = profile.legal_entity
     audit.record_for_entity(
@@ -98,7 +98,7 @@ def change_api_sync_profile(
     return profile
 
 
-def _profile_step_follows(legal_entity_id: int, *, enabled: bool, now: datetime) -> None:
+def profile_step_follows(legal_entity_id: int, *, enabled: bool, now: datetime) -> None:
     """The current attempt's API Sync Profile step: verified while the profile is enabled."""
     values: dict[str, Any] = (
         {"status": StepState.Status.VERIFIED, "verified_at": now}

@@ -18,7 +18,7 @@ from connections.models import (
     Step,
     StepState,
 )
-from connections.services import health
+from connections.services import api_sync, health
 
 __all__ = [
     "ACKNOWLEDGEABLE_STEPS",
@@ -76,16 +76,9 @@ def start_attempt(
     # Step 8 is the legal entity's API Sync Profile, not the attempt's: an enabled one stays done
     # (customer success need not create it again for new credentials).
     # Locked: a profile disabled meanwhile waits for this attempt, then updates its step too.
-    profile_enabled = list(
-        ApiSyncProfile.objects.select_for_update()
-        .filter(legal_entity=legal_entity)
-        .values_list("enabled", flat=True)
-    )
-    if any(profile_enabled):
-        now = timezone.now()
-        StepState.objects.filter(attempt=attempt, step=Step.API_SYNC_PROFILE).update(
-            status=StepState.Status.VERIFIED, verified_at=now, updated_at=now
-        )
+    profile = ApiSyncProfile.objects.select_for_update().filter(legal_entity=legal_entity).first()
+    if ApiSyncProfile.status_of(profile) == ApiSyncProfile.Status.READY:
+        api_sync.profile_step_follows(legal_entity.pk, enabled=True, now=timezone.now())
     audit.record_for_attempt(
         actor,
         "attempt.started",

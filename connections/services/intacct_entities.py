@@ -20,6 +20,7 @@ from connections.services.signin import (
 )
 from intacct import (
     STEP_TRANSIENT,
+    UNKNOWN_COMPANY,
     EndpointError,
     IntacctError,
     SignInError,
@@ -87,7 +88,7 @@ def _message(attempt: ConnectionAttempt, err: IntacctError) -> str:
         )
     wizard = step_for_intacct(step) or Step.CREDENTIALS
     if isinstance(err, UnknownCompanyError):
-        what = "Intacct does not know this company ID"
+        what = UNKNOWN_COMPANY
     else:
         what = "Intacct refused the sign-in"
     return (

@@ -17,9 +17,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from connections.access import is_customer_success
+from connections.access import has_organization, is_customer_success
 from connections.http import HtmxHttpRequest
-from connections.models import Membership
 from connections.services.sandbox_status import sandbox_status
 
 
@@ -56,10 +55,7 @@ class LoginView(auth_views.LoginView):
 
     def get_default_redirect_url(self) -> str:
         user = self.request.user
-        if (
-            is_customer_success(user)
-            and not Membership.objects.filter(user_id=int(user.pk or 0)).exists()
-        ):
+        if is_customer_success(user) and not has_organization(user):
             return reverse("console:overview")
         return super().get_default_redirect_url()
 

@@ -241,9 +241,9 @@ def test_drift_alert_once_until_cleared(
 
 
 def test_scheduled_sync_alert_after_two_scheduled_failures(legal_entity):
-    from connections.models import SyncSchedule
+    from connections.services.schedules import save_schedule
 
-    SyncSchedule.objects.create(legal_entity=legal_entity, enabled=True)
+    save_schedule(legal_entity, {"enabled": True}, None)  # defaults: every day, a real task
     _syncs(legal_entity, X, X)  # manual runs: flagged, not alerted
     health = refresh_health(legal_entity.pk)
     assert health.sync_failing is True
@@ -263,16 +263,16 @@ def test_scheduled_sync_alert_after_two_scheduled_failures(legal_entity):
 def test_a_sync_failing_alert_clears_once_syncing_works_or_the_schedule_stops(
     legal_entity, ended_by
 ):
-    from connections.models import SyncSchedule
+    from connections.services.schedules import save_schedule
 
-    SyncSchedule.objects.create(legal_entity=legal_entity, enabled=True)
+    save_schedule(legal_entity, {"enabled": True}, None)  # defaults: every day, a real task
     _syncs(legal_entity, X, X, trigger=SyncRun.Trigger.SCHEDULE)
     refresh_health(legal_entity.pk)
     assert _open(legal_entity) == [Alert.Kind.SYNC_FAILING]
     if ended_by == "a manual sync that succeeds":
         _syncs(legal_entity, S)
     else:
-        SyncSchedule.objects.filter(legal_entity=legal_entity).update(enabled=False)
+        save_schedule(legal_entity, {"enabled": False}, None)
     refresh_health(legal_entity.pk)
     assert _open(legal_entity) == []
 
