@@ -33,6 +33,7 @@ What it does for the caller:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import threading
@@ -370,37 +371,54 @@ class IntacctClient:
         if transaction or not all(f.read_only for f in functions):
             return response
         by_id = {f.controlid: f for f in functions}
-        for attempt in range(1, self.retry_policy.max_retries + 1):
-            waiting = [
+
+        def waiting() -> list[tuple[p.Result, IntacctError]]:
+            return [
                 (r, error)
                 for r in response.results
                 if (error := r.error()) is not None
                 and isinstance(error, RETRIED_RESULT_ERRORS)
                 and r.controlid in by_id
             ]
-            if not waiting:
-                break
-            error = waiting[0][1]
-            logger.warning(
-                "intacct retry functions=%s controlids=%s attempt=%d error=%s (in the result)",
-                ",".join(r.function for r, _ in waiting),
-                ",".join(r.controlid for r, _ in waiting),
-                attempt,
-                type(error).__name__,
-            )
-            if isinstance(error, RateLimitError):
-                self._limiter.back_off(self._limit_key, DEFAULT_BACK_OFF)
-            self._sleep(self.retry_policy.delay(attempt, error))
-            try:
-                again = self._send_request(
-                    [by_id[r.controlid] for r, _ in waiting], login=login, transaction=False
-                )
-            except IntacctError as exc:
-                # The results already in stay theirs; the waiting ones keep their error.
-                logger.warning("intacct retry of results failed: %s", type(exc).__name__)
-                break
-            fresh = {r.controlid: r for r in again.results}
-            response.results = [fresh.get(r.controlid, r) for r in response.results]
+
+        tries = 0
+
+        def resend_waiting() -> None:
+            # The policy's first try is the answer already in; each retry sends the waiting
+            # functions again, alone, and raises while some still wait.
+            nonlocal tries
+            tries += 1
+            if tries > 1:
+                try:
+                    again = self._send_request(
+                        [by_id[r.controlid] for r, _ in waiting()], login=login, transaction=False
+                    )
+                except IntacctError as exc:
+                    # The results already in stay theirs; the waiting ones keep their error.
+                    logger.warning("intacct retry of results failed: %s", type(exc).__name__)
+                    return
+                fresh = {r.controlid: r for r in again.results}
+                response.results = [fresh.get(r.controlid, r) for r in response.results]
+            still = waiting()
+            if still:
+                error = still[0][1]
+                if isinstance(error, RateLimitError):
+                    self._limiter.back_off(self._limit_key, DEFAULT_BACK_OFF)
+                raise error
+
+        retrying = self.retry_policy.retrying(
+            read_only=True,
+            sleep=self._sleep,
+            before_sleep=lambda state: logger.warning(
+                "intacct retry functions=%s attempt=%d error=%s (in the result)",
+                ",".join(r.function for r, _ in waiting()),
+                state.attempt_number,
+                type(state.outcome.exception()).__name__ if state.outcome else "?",
+            ),
+        )
+        # Out of retries, each waiting result keeps its error for its caller.
+        with contextlib.suppress(*RETRIED_RESULT_ERRORS):
+            retrying(resend_waiting)
         return response
 
     def _send_request(
